@@ -21,12 +21,14 @@
 //! * [`job::TitusJobSpec`] and its parts ([`job::container`], [`job::ext`],
 //!   [`job::disruption`]), then [`job::status`];
 //! * [`task`] for task states, reason codes and kill requests;
-//! * [`validation::admit`]: sanitize ([`sanitize`]) then validate ([`validation::validate_job`]),
+//! * [`validation::admit`]: sanitize ([`sanitize()`]) then validate ([`validation::validate_job`]),
 //!   and [`validation::admit_update`] / [`validation::validate_update`] for updates;
 //! * [`constants`] for label, annotation, finalizer, condition and Event names;
 //! * [`pod`] for environment, annotations, resources and command of a task's pod;
 //! * [`ids`] for deterministic task ids;
 //! * [`crd`] for the generated CRDs and the structural-schema check.
+
+#![warn(missing_docs)]
 
 pub mod capacity_group;
 pub mod common;

@@ -2,8 +2,7 @@
 //! validated (Titus's order is strip -> sanitize -> validate).
 //!
 //! * client-supplied `titus.sanitization.*`, `titus.runtimePrediction.*` and `titus.noncompliant*`
-//!   attributes are removed (on create; on update only the non-compliance ones, which are
-//!   recomputed);
+//!   attributes are removed (on create only: on update those attributes are the system's own);
 //! * resources below the minimums are raised (cpu 1.0, memory 512 MiB, disk 10 000 MiB,
 //!   network 128 Mbps), `shmSizeMB` 0 becomes 64, EFS mounts get `RW` when no permission is given
 //!   and are sorted by mount point;
@@ -15,7 +14,7 @@
 //!   `relocationTimeMs = 0`) gets the job-type default (§8.1), and a budget without a rate gets
 //!   `rateUnlimited`;
 //! * Titus's non-compliance findings are recorded in `titus.noncompliant.features` and
-//!   `titus.noncompliant.details.<feature>.<key>`.
+//!   `titus.noncompliant.details.<feature>.<key>` (on create; an update keeps that record).
 
 use std::collections::BTreeMap;
 
@@ -103,7 +102,9 @@ pub(crate) fn sanitize_phase(
     validation: &ValidationConfig,
     phase: Phase,
 ) {
-    strip_attributes(&mut spec.attributes, phase);
+    if phase == Phase::Create {
+        strip_attributes(&mut spec.attributes);
+    }
     sanitize_resources(spec, config);
     if spec.capacity_group.is_empty() {
         spec.capacity_group = DEFAULT_CAPACITY_GROUP.to_string();
@@ -116,19 +117,22 @@ pub(crate) fn sanitize_phase(
     let findings = compliance_findings(spec, config, validation);
     fill_security_defaults(spec, config);
     sanitize_budget(spec, config);
-    record_findings(&mut spec.attributes, &findings);
+    // Findings are recorded once, at creation; an update keeps that record as it is.
+    if phase == Phase::Create {
+        record_findings(&mut spec.attributes, &findings);
+    }
 }
 
-fn strip_attributes(attrs: &mut BTreeMap<String, String>, phase: Phase) {
-    attrs.retain(|key, _| {
-        let system = key.starts_with(attributes::SANITIZATION_PREFIX)
-            || key.starts_with(attributes::RUNTIME_PREDICTION_PREFIX);
-        let noncompliant = key.starts_with(attributes::NONCOMPLIANT_PREFIX);
-        match phase {
-            Phase::Create => !system && !noncompliant,
-            Phase::Update => !noncompliant,
-        }
-    });
+/// Attributes only the system writes: `titus.sanitization.*`, `titus.runtimePrediction.*`,
+/// `titus.noncompliant*`.
+pub fn is_system_attribute(key: &str) -> bool {
+    key.starts_with(attributes::SANITIZATION_PREFIX)
+        || key.starts_with(attributes::RUNTIME_PREDICTION_PREFIX)
+        || key.starts_with(attributes::NONCOMPLIANT_PREFIX)
+}
+
+fn strip_attributes(attrs: &mut BTreeMap<String, String>) {
+    attrs.retain(|key, _| !is_system_attribute(key));
 }
 
 fn sanitize_resources(spec: &mut TitusJobSpec, config: &SanitizeConfig) {

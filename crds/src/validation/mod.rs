@@ -250,8 +250,10 @@ pub fn admit(spec: &mut TitusJobSpec, config: &AdmissionConfig) -> Result<(), Va
     validate_job_with(spec, &config.validation)
 }
 
-/// Admits an update: sanitizes the new spec (so re-applying the original manifest compares equal
-/// to the stored, sanitized one), then applies [`validate_update`].
+/// Admits an update: sanitizes the new spec and keeps the system attributes recorded at creation
+/// (`titus.noncompliant*`, `titus.sanitization.*`, `titus.runtimePrediction.*`) when the update
+/// does not carry them, so re-applying or replacing with the original manifest compares equal to
+/// the stored object; then applies [`validate_update`].
 ///
 /// # Errors
 /// The violations when the update changes an immutable field or breaks a capacity rule.
@@ -266,6 +268,11 @@ pub fn admit_update(
         &config.validation,
         Phase::Update,
     );
+    for (key, value) in &old.spec.attributes {
+        if crate::sanitize::is_system_attribute(key) && !new.spec.attributes.contains_key(key) {
+            new.spec.attributes.insert(key.clone(), value.clone());
+        }
+    }
     update::validate_update_with(old, new, &config.validation)
 }
 
