@@ -212,6 +212,18 @@ impl TitusJobSpec {
         }
     }
 
+    /// The four-part job group name `<applicationName>-<stack>-<detail>-<sequence>`, which must be
+    /// unique among active jobs; `None` when `sequence` is empty (no uniqueness applies).
+    pub fn job_group_name(&self) -> Option<String> {
+        let g = &self.job_group_info;
+        (!g.sequence.is_empty()).then(|| {
+            format!(
+                "{}-{}-{}-{}",
+                self.application_name, g.stack, g.detail, g.sequence
+            )
+        })
+    }
+
     /// The capacity group name, with Titus's default for an empty value.
     pub fn effective_capacity_group(&self) -> &str {
         if self.capacity_group.is_empty() {
@@ -235,5 +247,23 @@ impl TitusJob {
     /// The current Titus job state (`Accepted` before the controller wrote a status).
     pub fn state(&self) -> status::JobState {
         self.status.as_ref().map(|s| s.state).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_group_name_needs_a_sequence() {
+        let spec = TitusJobSpec::service(0, 1, 1);
+        assert_eq!(spec.job_group_name(), None);
+        let spec = spec.with_job_group("main", "", "v001");
+        assert_eq!(
+            spec.job_group_name().as_deref(),
+            Some("titusapp-main--v001")
+        );
+        assert_eq!(spec.job_type(), Some(JobType::Service));
+        assert_eq!(spec.effective_capacity_group(), "DEFAULT");
     }
 }
