@@ -1,0 +1,1 @@
+//! Titus agent-side environment (filled in next).
