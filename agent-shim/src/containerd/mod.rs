@@ -31,6 +31,7 @@ use containerd_client::types::v1::Status as TaskStatus;
 use jiff::Timestamp;
 use tokio::sync::watch;
 use tonic::Code;
+use tonic::metadata::AsciiMetadataValue;
 
 use self::client::{Ctr, failed, found, gone, timestamp};
 use self::pull::{Puller, Pulled};
@@ -235,7 +236,12 @@ impl ContainerdRuntime {
     }
 
     /// The rootfs snapshot of a new container (reusing one left by an interrupted create).
-    async fn rootfs(&self, id: &ContainerId, parent: &str) -> Result<Vec<Mount>, RuntimeError> {
+    async fn rootfs(
+        &self,
+        id: &ContainerId,
+        parent: &str,
+        lease: &AsciiMetadataValue,
+    ) -> Result<Vec<Mount>, RuntimeError> {
         let snapshotter = self.core.config.snapshotter.clone();
         let prepare = PrepareSnapshotRequest {
             snapshotter: snapshotter.clone(),
@@ -243,7 +249,7 @@ impl ContainerdRuntime {
             parent: parent.to_owned(),
             labels: Default::default(),
         };
-        match self.ctr().snapshots().prepare(self.ctr().req(prepare)).await {
+        match self.ctr().snapshots().prepare(self.ctr().leased(prepare, lease)).await {
             Ok(r) => Ok(r.into_inner().mounts),
             Err(s) if s.code() == Code::AlreadyExists => {
                 let req = MountsRequest {
@@ -455,9 +461,29 @@ impl Core {
     }
 }
 
-/// The containerd form of a log path (the runc shim appends to `file://` targets itself).
-fn log_uri(path: &Path) -> String {
-    format!("file://{}", path.display())
+/// Creates a log file (and its directory) if missing. The runc shim copies the container's
+/// output into plain paths, appending, but does not create them; a `file://` URI would make it
+/// send stdout and stderr to the same file (containerd 1.6).
+async fn ensure_log_file(path: &Path) -> Result<(), RuntimeError> {
+    let io = |action| {
+        move |source| RuntimeError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(io("creating log directory for"))?;
+    }
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+        .map_err(io("creating log file"))?;
+    Ok(())
 }
 
 impl ContainerRuntime for ContainerdRuntime {
@@ -478,40 +504,12 @@ impl ContainerRuntime for ContainerdRuntime {
         if self.container(id).await.is_ok() {
             return Err(RuntimeError::ContainerAlreadyExists { id: id.clone() });
         }
-        let mounts = self.rootfs(id, &pulled.top_chain).await?;
-        let oci_spec = spec::runtime_spec(spec, &self.core.config.cgroup_parent);
-        let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
-        labels.insert(labels::MANAGED.into(), "true".into());
-        let container = Container {
-            id: id.to_string(),
-            labels,
-            image: spec.image.clone(),
-            runtime: Some(Runtime {
-                name: self.core.config.runtime.clone(),
-                options: None,
-            }),
-            spec: Some(prost_types::Any {
-                type_url: SPEC_TYPE_URL.into(),
-                value: oci_spec.to_string().into_bytes(),
-            }),
-            snapshotter: self.core.config.snapshotter.clone(),
-            snapshot_key: id.to_string(),
-            ..Default::default()
-        };
-        let created = self
-            .ctr()
-            .containers()
-            .create(self.ctr().req(CreateContainerRequest {
-                container: Some(container),
-            }))
-            .await;
-        if let Err(s) = created {
-            if s.code() == Code::AlreadyExists {
-                return Err(RuntimeError::ContainerAlreadyExists { id: id.clone() });
-            }
-            let _ = self.delete_all(id).await;
-            return Err(failed("containers.create", id)(s));
-        }
+        // The new rootfs snapshot is unreferenced until the container record exists: keep it
+        // under a lease until then, or containerd's GC may remove it in between.
+        let lease = self.puller.create_lease(id.as_str()).await?;
+        let created = self.create_container(spec, &pulled, &lease).await;
+        self.puller.delete_lease(&lease).await;
+        let mounts = created?;
         match self.start_task(spec, mounts).await {
             Ok(handle) => Ok(handle),
             Err(e) => {
@@ -527,6 +525,7 @@ impl ContainerRuntime for ContainerdRuntime {
         let container = self.container(id).await?;
         self.core.state_of(&container).await
     }
+
 
     async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
         self.container(id).await?;
@@ -603,6 +602,51 @@ impl ContainerRuntime for ContainerdRuntime {
 }
 
 impl ContainerdRuntime {
+    /// The rootfs snapshot and the container record; returns the rootfs mounts.
+    async fn create_container(
+        &self,
+        spec: &ContainerSpec,
+        pulled: &Pulled,
+        lease: &AsciiMetadataValue,
+    ) -> Result<Vec<Mount>, RuntimeError> {
+        let id = &spec.id;
+        let mounts = self.rootfs(id, &pulled.top_chain, lease).await?;
+        let oci_spec = spec::runtime_spec(spec, &self.core.config.cgroup_parent);
+        let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+        labels.insert(labels::MANAGED.into(), "true".into());
+        let container = Container {
+            id: id.to_string(),
+            labels,
+            image: spec.image.clone(),
+            runtime: Some(Runtime {
+                name: self.core.config.runtime.clone(),
+                options: None,
+            }),
+            spec: Some(prost_types::Any {
+                type_url: SPEC_TYPE_URL.into(),
+                value: oci_spec.to_string().into_bytes(),
+            }),
+            snapshotter: self.core.config.snapshotter.clone(),
+            snapshot_key: id.to_string(),
+            ..Default::default()
+        };
+        let created = self
+            .ctr()
+            .containers()
+            .create(self.ctr().req(CreateContainerRequest {
+                container: Some(container),
+            }))
+            .await;
+        if let Err(s) = created {
+            if s.code() == Code::AlreadyExists {
+                return Err(RuntimeError::ContainerAlreadyExists { id: id.clone() });
+            }
+            let _ = self.delete_all(id).await;
+            return Err(failed("containers.create", id)(s));
+        }
+        Ok(mounts)
+    }
+
     /// Creates and starts the task of an existing container; the waiter is in place before
     /// start so that even an instant exit is observed.
     async fn start_task(
@@ -612,21 +656,13 @@ impl ContainerdRuntime {
     ) -> Result<ContainerHandle, RuntimeError> {
         let id = &spec.id;
         for path in [&spec.logs.stdout, &spec.logs.stderr] {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|source| RuntimeError::Io {
-                        action: "creating log directory",
-                        path: dir.to_owned(),
-                        source,
-                    })?;
-            }
+            ensure_log_file(path).await?;
         }
         let create = CreateTaskRequest {
             container_id: id.to_string(),
             rootfs,
-            stdout: log_uri(&spec.logs.stdout),
-            stderr: log_uri(&spec.logs.stderr),
+            stdout: spec.logs.stdout.to_string_lossy().into_owned(),
+            stderr: spec.logs.stderr.to_string_lossy().into_owned(),
             ..Default::default()
         };
         self.ctr()
@@ -636,6 +672,9 @@ impl ContainerdRuntime {
             .map_err(failed("tasks.create", id))?;
         let _waiter = self.waiter(id);
         tokio::task::yield_now().await;
+        // Recorded before start so that even an instant exit reports its start time.
+        let started_at = Timestamp::now();
+        self.set_label(id, labels::STARTED_AT, started_at.to_string()).await?;
         let start = StartRequest {
             container_id: id.to_string(),
             ..Default::default()
@@ -648,8 +687,6 @@ impl ContainerdRuntime {
             .map_err(failed("tasks.start", id))?
             .into_inner()
             .pid;
-        let started_at = Timestamp::now();
-        self.set_label(id, labels::STARTED_AT, started_at.to_string()).await?;
         Ok(ContainerHandle {
             id: id.clone(),
             pid: Some(pid),
@@ -679,10 +716,5 @@ mod tests {
         for (registry, plain) in cases {
             assert_eq!(uses_plain_http(registry, &listed), plain, "{registry}");
         }
-    }
-
-    #[test]
-    fn log_uris_use_the_file_scheme() {
-        assert_eq!(log_uri(Path::new("/var/log/t/stdout")), "file:///var/log/t/stdout");
     }
 }

@@ -240,8 +240,10 @@ impl Puller {
         })
     }
 
-    async fn create_lease(&self, image: &str) -> Result<AsciiMetadataValue, RuntimeError> {
-        let id = self.unique("pull");
+    /// A lease protecting what is created under it from containerd's GC until it is deleted
+    /// (or expires, an hour later, if the agent dies first).
+    pub(crate) async fn create_lease(&self, subject: &str) -> Result<AsciiMetadataValue, RuntimeError> {
+        let id = self.unique("lease");
         // A lease outlives a crashed agent for an hour at most.
         let expire = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
         let req = CreateLeaseRequest {
@@ -252,7 +254,7 @@ impl Puller {
             .leases()
             .create(self.ctr.req(req))
             .await
-            .map_err(failed("leases.create", image))?;
+            .map_err(failed("leases.create", subject))?;
         AsciiMetadataValue::try_from(id.as_str()).map_err(|_| RuntimeError::Corrupt {
             what: "lease id",
             subject: id,
@@ -260,14 +262,14 @@ impl Puller {
         })
     }
 
-    async fn delete_lease(&self, lease: &AsciiMetadataValue) {
+    pub(crate) async fn delete_lease(&self, lease: &AsciiMetadataValue) {
         let Ok(id) = lease.to_str() else { return };
         let req = DeleteLeaseRequest {
             id: id.to_owned(),
             sync: false,
         };
         if let Err(status) = self.ctr.leases().delete(self.ctr.req(req)).await {
-            tracing::warn!(lease = id, error = %status.message(), "deleting pull lease failed");
+            tracing::warn!(lease = id, error = %status.message(), "deleting lease failed");
         }
     }
 

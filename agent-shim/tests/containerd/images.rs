@@ -1,0 +1,65 @@
+//! Client-side pulls: by tag, by digest, idempotent, and the typed not-found error.
+
+use titus_agent_shim::{ContainerRuntime, RegistryAuth, RuntimeError};
+
+use crate::fixture::Env;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_by_digest_is_pulled_and_runs() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let by_digest = env.images.busybox_by_digest();
+    let info = env.pull(&by_digest).await?;
+    assert_eq!(info.digest, env.images.busybox_digest);
+    assert_eq!(info.reference, by_digest);
+    assert_eq!(info.config.cmd, vec!["/bin/sh", "-c", "echo hello from busybox"]);
+    let spec = env.spec("by-digest", &by_digest, &[], &[]).await?;
+    let (exit, stdout) = env.run_and_remove(&spec).await?;
+    assert_eq!(exit.code, 0);
+    assert_eq!(stdout, "hello from busybox\n");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulling_twice_is_idempotent_and_tag_and_digest_agree() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let first = env.pull(&env.images.busybox).await?;
+    let second = env.pull(&env.images.busybox).await?;
+    assert_eq!(first, second);
+    assert_eq!(first.digest, env.images.busybox_digest);
+    // A fresh runtime (empty cache) finds the image in containerd's store without pulling.
+    let fresh = titus_agent_shim::containerd::ContainerdRuntime::connect(env.containerd.runtime_config()).await?;
+    let spec = env.spec("from-store", &env.images.busybox, &[], &[]).await?;
+    fresh.create_and_start(&spec).await?;
+    let exit = fresh.wait(&spec.id).await?;
+    assert_eq!(exit.code, 0);
+    fresh.remove(&spec.id).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_gives_the_typed_not_found_error() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let registry = env.registry.addr();
+    for image in [
+        format!("{registry}/no-such-repository:1"),
+        format!("{registry}/busybox:no-such-tag"),
+        format!("{registry}/busybox@sha256:{}", "0".repeat(64)),
+    ] {
+        let result = env.runtime.pull(&image, &RegistryAuth::Anonymous).await;
+        match result {
+            Err(RuntimeError::ImageNotFound { image: got, reason }) => {
+                assert_eq!(got, image);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{image}: expected ImageNotFound, got {other:?}"),
+        }
+    }
+    let spec = env.spec("ok", &env.images.busybox, &[], &[]).await?;
+    let mut never_pulled = spec.clone();
+    never_pulled.image = format!("{registry}/never-pulled:1");
+    assert!(matches!(
+        env.runtime.create_and_start(&never_pulled).await,
+        Err(RuntimeError::ImageNotPresent { .. })
+    ));
+    Ok(())
+}
