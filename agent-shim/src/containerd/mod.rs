@@ -14,6 +14,8 @@ mod image;
 mod pull;
 mod spec;
 
+pub(crate) use self::image::sha256_digest;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
