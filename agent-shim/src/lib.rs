@@ -13,6 +13,9 @@
 //! With the `test-support` feature, [`testsupport`] starts a private OCI registry and a private
 //! containerd and builds the test images.
 
+// Tests may unwrap: a panic is a test failure with a location.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod containerd;
 pub mod labels;
 pub mod process;

@@ -16,7 +16,9 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessError {
     /// Neither the task nor the image names a program.
-    #[error("no command: the task sets no entryPoint or command and the image has no ENTRYPOINT or CMD")]
+    #[error(
+        "no command: the task sets no entryPoint or command and the image has no ENTRYPOINT or CMD"
+    )]
     NoCommand,
     /// The shell-split entry point has an unterminated quote or a trailing backslash.
     #[error("cannot split entry point {entry_point:?}: {reason}")]
@@ -207,7 +209,13 @@ mod tests {
 
     #[test]
     fn docker_rules_combine_entry_point_and_command_with_image_defaults() {
-        let cases: [(&str, &[&str], &[&str], Result<&[&str], ProcessError>); 8] = [
+        type Case<'a> = (
+            &'a str,
+            &'a [&'a str],
+            &'a [&'a str],
+            Result<&'a [&'a str], ProcessError>,
+        );
+        let cases: [Case; 8] = [
             (
                 "image defaults",
                 &[],
@@ -261,10 +269,7 @@ mod tests {
     #[test]
     fn an_image_without_entrypoint_or_cmd_needs_a_task_command() {
         let empty = ImageConfig::default();
-        assert_eq!(
-            resolve_args(&empty, &[], &[]),
-            Err(ProcessError::NoCommand)
-        );
+        assert_eq!(resolve_args(&empty, &[], &[]), Err(ProcessError::NoCommand));
         assert_eq!(
             resolve_args(&empty, &[], &v(&["/bin/true"])),
             Ok(v(&["/bin/true"]))
@@ -288,7 +293,10 @@ mod tests {
             ]
         );
         let no_path = merge_env(&[], &BTreeMap::new());
-        assert_eq!(no_path, vec![("PATH".to_string(), DEFAULT_PATH.to_string())]);
+        assert_eq!(
+            no_path,
+            vec![("PATH".to_string(), DEFAULT_PATH.to_string())]
+        );
     }
 
     #[test]

@@ -51,8 +51,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 
     /// Waits until the container has exited and returns how. Re-attaches to a container started
     /// by an earlier instance of the runtime.
-    fn wait(&self, id: &ContainerId)
-    -> impl Future<Output = Result<ExitStatus, RuntimeError>> + Send;
+    fn wait(
+        &self,
+        id: &ContainerId,
+    ) -> impl Future<Output = Result<ExitStatus, RuntimeError>> + Send;
 
     /// Asks the container to stop (SIGTERM), kills it (SIGKILL) when it is still running after
     /// `grace`, and returns its exit status.
@@ -182,7 +184,11 @@ impl CpuLimit {
     /// The limit for `cpus` CPUs (Titus `resources.cpu`). With `bursting` (Titus
     /// `allowCpuBursting`) there is no quota, only shares.
     pub fn from_cpus(cpus: f64, bursting: bool) -> Self {
-        let cpus = if cpus.is_finite() && cpus > 0.0 { cpus } else { 0.0 };
+        let cpus = if cpus.is_finite() && cpus > 0.0 {
+            cpus
+        } else {
+            0.0
+        };
         // Kernel minimums: 2 shares, 1 ms of quota.
         let shares = ((cpus * 1024.0).round() as u64).max(2);
         let quota = ((cpus * Self::PERIOD_US as f64).round() as i64).max(1_000);
@@ -396,7 +402,9 @@ pub enum RuntimeError {
         image: String,
     },
     /// The container id breaks the identifier rule.
-    #[error("invalid container id {id:?}: alphanumeric parts joined by '.', '_' or '-', at most 76 characters")]
+    #[error(
+        "invalid container id {id:?}: alphanumeric parts joined by '.', '_' or '-', at most 76 characters"
+    )]
     InvalidContainerId {
         /// Id given.
         id: String,

@@ -35,12 +35,13 @@ impl Ctr {
                 subject: "containerd namespace".into(),
                 reason: format!("{namespace:?} is not a valid header value"),
             })?;
-        let channel = containerd_client::connect(path)
-            .await
-            .map_err(|source| RuntimeError::Connect {
-                path: path.to_owned(),
-                source,
-            })?;
+        let channel =
+            containerd_client::connect(path)
+                .await
+                .map_err(|source| RuntimeError::Connect {
+                    path: path.to_owned(),
+                    source,
+                })?;
         Ok(Self { channel, namespace })
     }
 

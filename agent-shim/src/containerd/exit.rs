@@ -40,7 +40,9 @@ pub(crate) fn started_at(labels: &HashMap<String, String>) -> Option<Timestamp> 
 
 /// Whether the agent asked the container to stop.
 pub(crate) fn stop_requested(labels: &HashMap<String, String>) -> bool {
-    labels.get(labels::STOP_REQUESTED).is_some_and(|v| v == "true")
+    labels
+        .get(labels::STOP_REQUESTED)
+        .is_some_and(|v| v == "true")
 }
 
 /// The exit status from containerd's exit code and time plus the label and cgroup evidence.
@@ -92,13 +94,22 @@ mod tests {
         assert_eq!(done.started_at, Some(t0));
         assert_eq!(done.finished_at, t1);
 
-        assert_eq!(exit_status(3, Some(t1), &started, false, t1).reason, TerminationReason::Error);
+        assert_eq!(
+            exit_status(3, Some(t1), &started, false, t1).reason,
+            TerminationReason::Error
+        );
         let oom = exit_status(137, Some(t1), &started, true, t1);
         assert!(oom.oom_killed);
         assert_eq!(oom.reason, TerminationReason::OomKilled);
         let killed = exit_status(143, None, &stopped, false, t1);
         assert_eq!(killed.reason, TerminationReason::Killed);
-        assert_eq!(killed.finished_at, t1, "missing exit time falls back to now");
-        assert_eq!(exit_status(0, None, &HashMap::new(), false, t1).started_at, None);
+        assert_eq!(
+            killed.finished_at, t1,
+            "missing exit time falls back to now"
+        );
+        assert_eq!(
+            exit_status(0, None, &HashMap::new(), false, t1).started_at,
+            None
+        );
     }
 }

@@ -211,7 +211,10 @@ mod tests {
         let Ok(Document::Index(index)) = Document::parse(INDEX.as_bytes()) else {
             panic!("index without media type not parsed");
         };
-        assert_eq!(index.linux_amd64().map(|d| d.digest.as_str()), Some("sha256:amd"));
+        assert_eq!(
+            index.linux_amd64().map(|d| d.digest.as_str()),
+            Some("sha256:amd")
+        );
         let bad = Document::parse(br#"{"mediaType":"application/x-nope"}"#);
         assert!(bad.unwrap_err().contains("unsupported"));
     }

@@ -25,7 +25,8 @@ use std::time::Duration;
 use containerd_client::services::v1::{
     Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
     DeleteTaskRequest, GetContainerRequest, GetRequest, KillRequest, ListContainersRequest,
-    StartRequest, UpdateContainerRequest, WaitRequest, container::Runtime,
+    StartRequest, UpdateContainerRequest, WaitRequest,
+    container::Runtime,
     snapshots::{MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest},
 };
 use containerd_client::types::Mount;
@@ -36,7 +37,7 @@ use tonic::Code;
 use tonic::metadata::AsciiMetadataValue;
 
 use self::client::{Ctr, failed, found, gone, timestamp};
-use self::pull::{Puller, Pulled};
+use self::pull::{Pulled, Puller};
 use crate::labels;
 use crate::runtime::{
     ContainerHandle, ContainerId, ContainerRuntime, ContainerSpec, ContainerState, ExitStatus,
@@ -194,13 +195,13 @@ impl ContainerdRuntime {
         if let Some(pulled) = self.images.lock().ok().and_then(|m| m.get(image).cloned()) {
             return Ok(pulled);
         }
-        let pulled = self
-            .puller
-            .stored(image)
-            .await?
-            .ok_or_else(|| RuntimeError::ImageNotPresent {
-                image: image.to_owned(),
-            })?;
+        let pulled =
+            self.puller
+                .stored(image)
+                .await?
+                .ok_or_else(|| RuntimeError::ImageNotPresent {
+                    image: image.to_owned(),
+                })?;
         self.remember(&pulled);
         Ok(pulled)
     }
@@ -219,7 +220,12 @@ impl ContainerdRuntime {
             .ok_or_else(|| RuntimeError::ContainerNotFound { id: id.clone() })
     }
 
-    async fn set_label(&self, id: &ContainerId, key: &str, value: String) -> Result<(), RuntimeError> {
+    async fn set_label(
+        &self,
+        id: &ContainerId,
+        key: &str,
+        value: String,
+    ) -> Result<(), RuntimeError> {
         let req = UpdateContainerRequest {
             container: Some(Container {
                 id: id.to_string(),
@@ -232,7 +238,9 @@ impl ContainerdRuntime {
         };
         match self.ctr().containers().update(self.ctr().req(req)).await {
             Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::NotFound => Err(RuntimeError::ContainerNotFound { id: id.clone() }),
+            Err(s) if s.code() == Code::NotFound => {
+                Err(RuntimeError::ContainerNotFound { id: id.clone() })
+            }
             Err(s) => Err(failed("containers.update", id)(s)),
         }
     }
@@ -251,7 +259,12 @@ impl ContainerdRuntime {
             parent: parent.to_owned(),
             labels: Default::default(),
         };
-        match self.ctr().snapshots().prepare(self.ctr().leased(prepare, lease)).await {
+        match self
+            .ctr()
+            .snapshots()
+            .prepare(self.ctr().leased(prepare, lease))
+            .await
+        {
             Ok(r) => Ok(r.into_inner().mounts),
             Err(s) if s.code() == Code::AlreadyExists => {
                 let req = MountsRequest {
@@ -274,20 +287,31 @@ impl ContainerdRuntime {
         let task = DeleteTaskRequest {
             container_id: id.to_string(),
         };
-        gone(self.ctr().tasks().delete(self.ctr().req(task)).await).map_err(failed("tasks.delete", id))?;
+        gone(self.ctr().tasks().delete(self.ctr().req(task)).await)
+            .map_err(failed("tasks.delete", id))?;
         let container = DeleteContainerRequest { id: id.to_string() };
-        gone(self.ctr().containers().delete(self.ctr().req(container)).await)
-            .map_err(failed("containers.delete", id))?;
+        gone(
+            self.ctr()
+                .containers()
+                .delete(self.ctr().req(container))
+                .await,
+        )
+        .map_err(failed("containers.delete", id))?;
         let snapshot = RemoveSnapshotRequest {
             snapshotter: self.core.config.snapshotter.clone(),
             key: id.to_string(),
         };
-        gone(self.ctr().snapshots().remove(self.ctr().req(snapshot)).await)
-            .map_err(failed("snapshots.remove", id))?;
-        if let Ok(mut waiters) = self.waiters.lock() {
-            if let Some(waiter) = waiters.remove(id) {
-                waiter.task.abort();
-            }
+        gone(
+            self.ctr()
+                .snapshots()
+                .remove(self.ctr().req(snapshot))
+                .await,
+        )
+        .map_err(failed("snapshots.remove", id))?;
+        if let Ok(mut waiters) = self.waiters.lock()
+            && let Some(waiter) = waiters.remove(id)
+        {
+            waiter.task.abort();
         }
         Ok(())
     }
@@ -336,10 +360,12 @@ impl ContainerdRuntime {
             },
             None => wait.await,
         };
-        let outcome = outcome.map(|o| o.clone()).map_err(|_| RuntimeError::WaitFailed {
-            id: id.clone(),
-            reason: "waiter stopped".into(),
-        })?;
+        let outcome = outcome
+            .map(|o| o.clone())
+            .map_err(|_| RuntimeError::WaitFailed {
+                id: id.clone(),
+                reason: "waiter stopped".into(),
+            })?;
         match outcome {
             Some(Ok(exit)) => Ok(Some(exit)),
             Some(Err(reason)) => Err(RuntimeError::WaitFailed {
@@ -371,14 +397,19 @@ impl ContainerdRuntime {
         let waited = self.core.config.kill_timeout;
         Self::await_exit(id, self.waiter(id), Some(waited))
             .await?
-            .ok_or_else(|| RuntimeError::StopTimedOut { id: id.clone(), waited })
+            .ok_or_else(|| RuntimeError::StopTimedOut {
+                id: id.clone(),
+                waited,
+            })
     }
 }
 
 impl Core {
     fn memory_cgroup_dir(&self, id: &ContainerId) -> PathBuf {
         let path = spec::cgroup_path(&self.config.cgroup_parent, id.as_str());
-        self.config.memory_cgroup_root.join(path.trim_start_matches('/'))
+        self.config
+            .memory_cgroup_root
+            .join(path.trim_start_matches('/'))
     }
 
     /// The exit status of a stopped task.
@@ -417,7 +448,12 @@ impl Core {
             .map(|c| c.labels)
             .unwrap_or_default();
         Ok(self
-            .exit_of(id, waited.exit_status, timestamp(waited.exited_at.as_ref()), &labels)
+            .exit_of(
+                id,
+                waited.exit_status,
+                timestamp(waited.exited_at.as_ref()),
+                &labels,
+            )
             .await)
     }
 
@@ -500,7 +536,10 @@ impl ContainerRuntime for ContainerdRuntime {
         Ok(pulled.info)
     }
 
-    async fn create_and_start(&self, spec: &ContainerSpec) -> Result<ContainerHandle, RuntimeError> {
+    async fn create_and_start(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<ContainerHandle, RuntimeError> {
         let id = &spec.id;
         let pulled = self.image(&spec.image).await?;
         if self.container(id).await.is_ok() {
@@ -528,7 +567,6 @@ impl ContainerRuntime for ContainerdRuntime {
         self.core.state_of(&container).await
     }
 
-
     async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
         self.container(id).await?;
         Self::await_exit(id, self.waiter(id), None)
@@ -544,13 +582,21 @@ impl ContainerRuntime for ContainerdRuntime {
             ContainerState::Exited(exit) => return Ok(exit),
             ContainerState::Created => {
                 // Never started: there is no process to signal.
-                self.set_label(id, labels::STOP_REQUESTED, "true".into()).await?;
+                self.set_label(id, labels::STOP_REQUESTED, "true".into())
+                    .await?;
                 let labels = self.container(id).await?.labels;
-                return Ok(exit::exit_status(128 + SIGKILL, None, &labels, false, Timestamp::now()));
+                return Ok(exit::exit_status(
+                    128 + SIGKILL,
+                    None,
+                    &labels,
+                    false,
+                    Timestamp::now(),
+                ));
             }
             ContainerState::Running { .. } => {}
         }
-        self.set_label(id, labels::STOP_REQUESTED, "true".into()).await?;
+        self.set_label(id, labels::STOP_REQUESTED, "true".into())
+            .await?;
         let rx = self.waiter(id);
         self.kill(id, SIGTERM, false).await?;
         if let Some(exit) = Self::await_exit(id, rx, Some(grace)).await? {
@@ -676,7 +722,8 @@ impl ContainerdRuntime {
         tokio::task::yield_now().await;
         // Recorded before start so that even an instant exit reports its start time.
         let started_at = Timestamp::now();
-        self.set_label(id, labels::STARTED_AT, started_at.to_string()).await?;
+        self.set_label(id, labels::STARTED_AT, started_at.to_string())
+            .await?;
         let start = StartRequest {
             container_id: id.to_string(),
             ..Default::default()

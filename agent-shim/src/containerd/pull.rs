@@ -173,10 +173,13 @@ impl Puller {
                 (m, root_bytes.clone(), desc)
             }
             Document::Index(index) => {
-                let desc = index.linux_amd64().cloned().ok_or_else(|| RuntimeError::Pull {
-                    image: image.to_owned(),
-                    reason: "the image index has no linux/amd64 manifest".into(),
-                })?;
+                let desc = index
+                    .linux_amd64()
+                    .cloned()
+                    .ok_or_else(|| RuntimeError::Pull {
+                        image: image.to_owned(),
+                        reason: "the image index has no linux/amd64 manifest".into(),
+                    })?;
                 let by_digest = Reference::with_digest(
                     reference.registry().to_owned(),
                     reference.repository().to_owned(),
@@ -196,9 +199,13 @@ impl Puller {
         };
 
         let mut config_bytes = Vec::with_capacity(manifest.config.size.max(0) as usize);
-        oci.pull_blob(&reference, &oci_descriptor(&manifest.config), &mut config_bytes)
-            .await
-            .map_err(|e| pull_error(image, e))?;
+        oci.pull_blob(
+            &reference,
+            &oci_descriptor(&manifest.config),
+            &mut config_bytes,
+        )
+        .await
+        .map_err(|e| pull_error(image, e))?;
         let (config, diff_ids) = image::parse_config(&config_bytes).map_err(corrupt)?;
         if diff_ids.len() != manifest.layers.len() {
             return Err(corrupt(format!(
@@ -208,7 +215,10 @@ impl Puller {
             )));
         }
         let chains = image::chain_ids(&diff_ids);
-        let top_chain = chains.last().cloned().ok_or_else(|| corrupt("image has no layers".into()))?;
+        let top_chain = chains
+            .last()
+            .cloned()
+            .ok_or_else(|| corrupt("image has no layers".into()))?;
 
         let lease = self.create_lease(image).await?;
         let stored = self
@@ -242,7 +252,10 @@ impl Puller {
 
     /// A lease protecting what is created under it from containerd's GC until it is deleted
     /// (or expires, an hour later, if the agent dies first).
-    pub(crate) async fn create_lease(&self, subject: &str) -> Result<AsciiMetadataValue, RuntimeError> {
+    pub(crate) async fn create_lease(
+        &self,
+        subject: &str,
+    ) -> Result<AsciiMetadataValue, RuntimeError> {
         let id = self.unique("lease");
         // A lease outlives a crashed agent for an hour at most.
         let expire = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
@@ -297,11 +310,23 @@ impl Puller {
             format!("containerd.io/gc.ref.snapshot.{}", self.snapshotter),
             top,
         )]);
-        self.write_bytes(image, lease, &s.manifest.config, s.config_bytes, config_labels)
-            .await?;
+        self.write_bytes(
+            image,
+            lease,
+            &s.manifest.config,
+            s.config_bytes,
+            config_labels,
+        )
+        .await?;
         let manifest_labels = image::manifest_gc_labels(s.manifest);
-        self.write_bytes(image, lease, s.manifest_desc, s.manifest_bytes, manifest_labels)
-            .await?;
+        self.write_bytes(
+            image,
+            lease,
+            s.manifest_desc,
+            s.manifest_bytes,
+            manifest_labels,
+        )
+        .await?;
         if s.root_digest != s.manifest_desc.digest {
             let index_desc = Descriptor {
                 media_type: s.root_media_type.to_owned(),
@@ -412,7 +437,11 @@ impl Puller {
         let tail = stream::once(async move { commit })
             .filter(move |_| futures::future::ready(commit_slot.get().is_none()));
         let requests = stream::iter([first]).chain(data).chain(tail);
-        let result = self.ctr.content().write(self.ctr.leased(requests, lease)).await;
+        let result = self
+            .ctr
+            .content()
+            .write(self.ctr.leased(requests, lease))
+            .await;
         let mut responses = match result {
             Ok(responses) => responses.into_inner(),
             Err(status) if status.code() == Code::AlreadyExists => return Ok(()),
@@ -500,7 +529,11 @@ impl Puller {
             if self.snapshot_exists(chain).await? {
                 continue;
             }
-            let parent = if i == 0 { String::new() } else { chains[i - 1].clone() };
+            let parent = if i == 0 {
+                String::new()
+            } else {
+                chains[i - 1].clone()
+            };
             let key = self.unique("extract");
             let prepare = PrepareSnapshotRequest {
                 snapshotter: self.snapshotter.clone(),
@@ -557,10 +590,10 @@ impl Puller {
             snapshotter: self.snapshotter.clone(),
             key: key.to_owned(),
         };
-        if let Err(status) = self.ctr.snapshots().remove(self.ctr.req(req)).await {
-            if status.code() != Code::NotFound {
-                tracing::warn!(key, error = %status.message(), "removing snapshot failed");
-            }
+        if let Err(status) = self.ctr.snapshots().remove(self.ctr.req(req)).await
+            && status.code() != Code::NotFound
+        {
+            tracing::warn!(key, error = %status.message(), "removing snapshot failed");
         }
     }
 
@@ -627,7 +660,11 @@ impl Puller {
             .map_err(failed("content.read", digest))?
             .into_inner();
         let mut out = Vec::new();
-        while let Some(chunk) = stream.message().await.map_err(failed("content.read", digest))? {
+        while let Some(chunk) = stream
+            .message()
+            .await
+            .map_err(failed("content.read", digest))?
+        {
             out.extend_from_slice(&chunk.data);
         }
         Ok(out)

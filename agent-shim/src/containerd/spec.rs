@@ -190,7 +190,10 @@ mod tests {
             "/titus/",
         );
         let r = &s["linux"]["resources"];
-        assert_eq!(r["cpu"], json!({"shares": 1536, "period": 100000, "quota": 150000}));
+        assert_eq!(
+            r["cpu"],
+            json!({"shares": 1536, "period": 100000, "quota": 150000})
+        );
         assert_eq!(r["memory"], json!({"limit": 64 << 20, "swap": 64 << 20}));
         assert_eq!(r["pids"], json!({"limit": 100}));
         assert_eq!(s["linux"]["cgroupsPath"], "/titus/task-1");
@@ -200,7 +203,12 @@ mod tests {
             .iter()
             .find(|m| m["destination"] == "/dev/shm")
             .unwrap();
-        assert!(shm["options"].as_array().unwrap().contains(&json!("size=1048576")));
+        assert!(
+            shm["options"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("size=1048576"))
+        );
     }
 
     #[test]

@@ -119,9 +119,9 @@ impl Behavior {
             return self.delay;
         }
         // FNV-1a of the id, mapped onto [-jitter, +jitter] in milliseconds.
-        let hash = id
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         let span = self.jitter.as_millis().min(u128::from(u64::MAX / 4)) as u64;
         let offset = hash % (2 * span + 1);
         let delay_ms = self.delay.as_millis().min(u128::from(u64::MAX / 4)) as u64;
@@ -199,8 +199,12 @@ mod tests {
 
     #[test]
     fn behaviors_parse_from_a_duration_or_commands() {
-        assert_eq!(Behavior::parse("5s").unwrap(), Behavior::after(Duration::from_secs(5)));
-        let full = Behavior::parse("delay=2s; jitter=500ms; status=StatusFailed; message=boom").unwrap();
+        assert_eq!(
+            Behavior::parse("5s").unwrap(),
+            Behavior::after(Duration::from_secs(5))
+        );
+        let full =
+            Behavior::parse("delay=2s; jitter=500ms; status=StatusFailed; message=boom").unwrap();
         assert_eq!(full.delay, Duration::from_secs(2));
         assert_eq!(full.jitter, Duration::from_millis(500));
         assert_eq!(full.status, SimulatedStatus::Failed);
@@ -240,10 +244,16 @@ mod tests {
             let id = format!("task-{i}");
             let d = b.delay_for(&id);
             assert_eq!(d, b.delay_for(&id), "same id, same delay");
-            assert!(d >= Duration::from_secs(30) && d <= Duration::from_secs(90), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(30) && d <= Duration::from_secs(90),
+                "{d:?}"
+            );
             distinct.insert(d);
         }
         assert!(distinct.len() > 50, "jitter spreads containers out");
-        assert_eq!(Behavior::after(Duration::from_secs(3)).delay_for("x"), Duration::from_secs(3));
+        assert_eq!(
+            Behavior::after(Duration::from_secs(3)).delay_for("x"),
+            Duration::from_secs(3)
+        );
     }
 }

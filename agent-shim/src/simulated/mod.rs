@@ -126,14 +126,25 @@ impl Plan {
                 annotation(labels::MOCK_PREPARE_TIME),
                 config.default_prepare.clone(),
             ),
-            run: Behavior::from_annotation(annotation(labels::MOCK_RUN_TIME), config.default_run.clone()),
-            kill: Behavior::from_annotation(annotation(labels::MOCK_KILL_TIME), config.default_kill.clone()),
+            run: Behavior::from_annotation(
+                annotation(labels::MOCK_RUN_TIME),
+                config.default_run.clone(),
+            ),
+            kill: Behavior::from_annotation(
+                annotation(labels::MOCK_KILL_TIME),
+                config.default_kill.clone(),
+            ),
         }
     }
 }
 
 /// Exit of a step that ended with `status`.
-fn exit_for(status: SimulatedStatus, started_at: Option<Timestamp>, now: Timestamp, message: &str) -> ExitStatus {
+fn exit_for(
+    status: SimulatedStatus,
+    started_at: Option<Timestamp>,
+    now: Timestamp,
+    message: &str,
+) -> ExitStatus {
     let code = match status {
         SimulatedStatus::Failed => FAILED_EXIT_CODE,
         SimulatedStatus::Unknown | SimulatedStatus::Running | SimulatedStatus::Finished => 0,
@@ -150,7 +161,10 @@ fn exit_for(status: SimulatedStatus, started_at: Option<Timestamp>, now: Timesta
 
 /// Waits for a stop request; never returns if none comes.
 async fn stop_requested(stop: &mut watch::Receiver<Option<Duration>>) -> Duration {
-    let grace = stop.wait_for(Option::is_some).await.map(|grace| grace.unwrap_or_default());
+    let grace = stop
+        .wait_for(Option::is_some)
+        .await
+        .map(|grace| grace.unwrap_or_default());
     match grace {
         Ok(grace) => grace,
         // The runtime dropped the sender: nobody will ever stop this container.
@@ -181,13 +195,21 @@ async fn lifecycle(
     let stopped = match stopped {
         Some(stopped) => stopped,
         None if plan.prepare.status == SimulatedStatus::Failed => {
-            let exit = exit_for(SimulatedStatus::Failed, None, clock.now(), &plan.prepare.message);
+            let exit = exit_for(
+                SimulatedStatus::Failed,
+                None,
+                clock.now(),
+                &plan.prepare.message,
+            );
             state.send_replace(ContainerState::Exited(exit));
             return;
         }
         None => {
             let started_at = clock.now();
-            state.send_replace(ContainerState::Running { started_at, pid: None });
+            state.send_replace(ContainerState::Running {
+                started_at,
+                pid: None,
+            });
             let run_delay = plan.run.delay_for(&plan.id);
             let runs_forever = plan.run.status == SimulatedStatus::Running;
             tokio::select! {
@@ -248,17 +270,22 @@ impl SimulatedRuntime {
             .ok_or_else(|| RuntimeError::ContainerNotFound { id: id.clone() })
     }
 
-    async fn exited(id: &ContainerId, mut rx: watch::Receiver<ContainerState>) -> Result<ExitStatus, RuntimeError> {
+    async fn exited(
+        id: &ContainerId,
+        mut rx: watch::Receiver<ContainerState>,
+    ) -> Result<ExitStatus, RuntimeError> {
         let state = rx
             .wait_for(|s| matches!(s, ContainerState::Exited(_)))
             .await
             .map_err(|_| RuntimeError::ContainerNotFound { id: id.clone() })?;
         match &*state {
             ContainerState::Exited(exit) => Ok(exit.clone()),
-            ContainerState::Created | ContainerState::Running { .. } => Err(RuntimeError::WaitFailed {
-                id: id.clone(),
-                reason: "state changed back from exited".into(),
-            }),
+            ContainerState::Created | ContainerState::Running { .. } => {
+                Err(RuntimeError::WaitFailed {
+                    id: id.clone(),
+                    reason: "state changed back from exited".into(),
+                })
+            }
         }
     }
 }
@@ -285,19 +312,31 @@ impl ContainerRuntime for SimulatedRuntime {
         })
     }
 
-    async fn create_and_start(&self, spec: &ContainerSpec) -> Result<ContainerHandle, RuntimeError> {
-        let pulled = self.pulled.lock().map(|p| p.contains(&spec.image)).unwrap_or(false);
+    async fn create_and_start(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<ContainerHandle, RuntimeError> {
+        let pulled = self
+            .pulled
+            .lock()
+            .map(|p| p.contains(&spec.image))
+            .unwrap_or(false);
         if !pulled {
             return Err(RuntimeError::ImageNotPresent {
                 image: spec.image.clone(),
             });
         }
-        let mut containers = self.containers.lock().map_err(|_| RuntimeError::WaitFailed {
-            id: spec.id.clone(),
-            reason: "container registry poisoned".into(),
-        })?;
+        let mut containers = self
+            .containers
+            .lock()
+            .map_err(|_| RuntimeError::WaitFailed {
+                id: spec.id.clone(),
+                reason: "container registry poisoned".into(),
+            })?;
         if containers.contains_key(&spec.id) {
-            return Err(RuntimeError::ContainerAlreadyExists { id: spec.id.clone() });
+            return Err(RuntimeError::ContainerAlreadyExists {
+                id: spec.id.clone(),
+            });
         }
         let (state_tx, state_rx) = watch::channel(ContainerState::Created);
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -330,7 +369,10 @@ impl ContainerRuntime for SimulatedRuntime {
 
     async fn stop(&self, id: &ContainerId, grace: Duration) -> Result<ExitStatus, RuntimeError> {
         let rx = {
-            let containers = self.containers.lock().map_err(|_| RuntimeError::ContainerNotFound { id: id.clone() })?;
+            let containers = self
+                .containers
+                .lock()
+                .map_err(|_| RuntimeError::ContainerNotFound { id: id.clone() })?;
             let c = containers
                 .get(id)
                 .ok_or_else(|| RuntimeError::ContainerNotFound { id: id.clone() })?;
@@ -348,10 +390,10 @@ impl ContainerRuntime for SimulatedRuntime {
     }
 
     async fn remove(&self, id: &ContainerId) -> Result<(), RuntimeError> {
-        if let Ok(mut containers) = self.containers.lock() {
-            if let Some(c) = containers.remove(id) {
-                c.task.abort();
-            }
+        if let Ok(mut containers) = self.containers.lock()
+            && let Some(c) = containers.remove(id)
+        {
+            c.task.abort();
         }
         Ok(())
     }

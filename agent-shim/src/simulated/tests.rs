@@ -79,7 +79,10 @@ async fn containers_follow_their_prepare_and_run_annotations() {
             name: "failing run",
             annotations: &[
                 (labels::MOCK_PREPARE_TIME, "2s"),
-                (labels::MOCK_RUN_TIME, "delay=5s; status=StatusFailed; message=boom"),
+                (
+                    labels::MOCK_RUN_TIME,
+                    "delay=5s; status=StatusFailed; message=boom",
+                ),
             ],
             running_at: Some(2_000),
             exit_at: 7_000,
@@ -103,7 +106,10 @@ async fn containers_follow_their_prepare_and_run_annotations() {
             name: "finished status with message",
             annotations: &[
                 (labels::MOCK_PREPARE_TIME, "0"),
-                (labels::MOCK_RUN_TIME, "delay=1m; status=StatusFinished; message=done"),
+                (
+                    labels::MOCK_RUN_TIME,
+                    "delay=1m; status=StatusFinished; message=done",
+                ),
             ],
             running_at: Some(0),
             exit_at: 60_000,
@@ -115,7 +121,13 @@ async fn containers_follow_their_prepare_and_run_annotations() {
     let runtime = runtime().await;
     for case in cases {
         let t0 = Instant::now();
-        let created = runtime.create_and_start(&spec(case.name.replace(' ', "-").as_str(), case.annotations)).await.unwrap();
+        let created = runtime
+            .create_and_start(&spec(
+                case.name.replace(' ', "-").as_str(),
+                case.annotations,
+            ))
+            .await
+            .unwrap();
         let id = created.id.clone();
         if let Some(running_at) = case.running_at.filter(|at| *at > 0) {
             tokio::time::sleep_until(t0 + Duration::from_millis(running_at - 1)).await;
@@ -125,7 +137,12 @@ async fn containers_follow_their_prepare_and_run_annotations() {
         }
         let exit = runtime.wait(&id).await.unwrap();
         let base = ms(created.created_at);
-        assert_eq!(ms(exit.finished_at) - base, case.exit_at as i64, "{}", case.name);
+        assert_eq!(
+            ms(exit.finished_at) - base,
+            case.exit_at as i64,
+            "{}",
+            case.name
+        );
         assert_eq!(
             exit.started_at.map(|s| ms(s) - base),
             case.running_at.map(|r| r as i64),
@@ -157,16 +174,29 @@ async fn stop_honours_the_kill_time_within_the_grace_period_and_kills_after_it()
             (labels::MOCK_RUN_TIME, "status=StatusRunning"),
             (labels::MOCK_KILL_TIME, kill),
         ];
-        let created = runtime.create_and_start(&spec(&format!("stop-{i}"), &annotations)).await.unwrap();
+        let created = runtime
+            .create_and_start(&spec(&format!("stop-{i}"), &annotations))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(stop_after)).await;
         let stopped_at = Instant::now();
-        let exit = runtime.stop(&created.id, Duration::from_secs(grace)).await.unwrap();
-        assert_eq!(stopped_at.elapsed(), Duration::from_millis(exit_after), "case {i}");
+        let exit = runtime
+            .stop(&created.id, Duration::from_secs(grace))
+            .await
+            .unwrap();
+        assert_eq!(
+            stopped_at.elapsed(),
+            Duration::from_millis(exit_after),
+            "case {i}"
+        );
         assert_eq!(exit.code, code, "case {i}");
         assert_eq!(exit.reason, TerminationReason::Killed, "case {i}");
         assert_eq!(exit.started_at.is_some(), stop_after > 1, "case {i}");
         // A second stop returns the same exit at once.
-        assert_eq!(runtime.stop(&created.id, Duration::ZERO).await.unwrap(), exit);
+        assert_eq!(
+            runtime.stop(&created.id, Duration::ZERO).await.unwrap(),
+            exit
+        );
     }
 }
 
@@ -174,18 +204,26 @@ async fn stop_honours_the_kill_time_within_the_grace_period_and_kills_after_it()
 async fn a_running_forever_container_is_still_running_after_a_day() {
     let runtime = runtime().await;
     let created = runtime
-        .create_and_start(&spec("forever", &[(labels::MOCK_RUN_TIME, "status=StatusRunning")]))
+        .create_and_start(&spec(
+            "forever",
+            &[(labels::MOCK_RUN_TIME, "status=StatusRunning")],
+        ))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(86_400)).await;
-    assert!(matches!(runtime.status(&created.id).await.unwrap(), ContainerState::Running { .. }));
+    assert!(matches!(
+        runtime.status(&created.id).await.unwrap(),
+        ContainerState::Running { .. }
+    ));
 }
 
 #[tokio::test(start_paused = true)]
 async fn images_must_exist_and_be_pulled_and_ids_are_unique() {
     let runtime = runtime().await;
     assert!(matches!(
-        runtime.pull("registry.test/missing:1", &RegistryAuth::Anonymous).await,
+        runtime
+            .pull("registry.test/missing:1", &RegistryAuth::Anonymous)
+            .await,
         Err(RuntimeError::ImageNotFound { .. })
     ));
     let mut not_pulled = spec("np", &[]);
@@ -204,7 +242,10 @@ async fn images_must_exist_and_be_pulled_and_ids_are_unique() {
     assert_eq!(listed[0].labels[labels::TASK_ID], "task");
     assert_eq!(listed[0].state, ContainerState::Created);
     let unknown = ContainerId::new("unknown").unwrap();
-    assert!(matches!(runtime.wait(&unknown).await, Err(RuntimeError::ContainerNotFound { .. })));
+    assert!(matches!(
+        runtime.wait(&unknown).await,
+        Err(RuntimeError::ContainerNotFound { .. })
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -216,9 +257,18 @@ async fn ten_thousand_containers_run_to_completion_in_one_process() {
         (labels::MOCK_RUN_TIME, "delay=1m; jitter=30s"),
     ];
     for i in 0..n {
-        runtime.create_and_start(&spec(&format!("c{i}"), &annotations)).await.unwrap();
+        runtime
+            .create_and_start(&spec(&format!("c{i}"), &annotations))
+            .await
+            .unwrap();
     }
-    let ids: Vec<ContainerId> = runtime.list().await.unwrap().into_iter().map(|c| c.id).collect();
+    let ids: Vec<ContainerId> = runtime
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(ids.len(), n);
     let mut latest = Timestamp::UNIX_EPOCH;
     for id in &ids {

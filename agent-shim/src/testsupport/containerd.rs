@@ -115,13 +115,15 @@ impl TestContainerd {
 
     /// Processes in this instance's cgroups (containers still running).
     fn container_pids(&self) -> Vec<u32> {
-        let parent = Path::new("/sys/fs/cgroup/pids").join(self.cgroup_parent.trim_start_matches('/'));
+        let parent =
+            Path::new("/sys/fs/cgroup/pids").join(self.cgroup_parent.trim_start_matches('/'));
         let mut pids = Vec::new();
         let Ok(children) = std::fs::read_dir(&parent) else {
             return pids;
         };
         for child in children.flatten() {
-            let procs = std::fs::read_to_string(child.path().join("cgroup.procs")).unwrap_or_default();
+            let procs =
+                std::fs::read_to_string(child.path().join("cgroup.procs")).unwrap_or_default();
             pids.extend(procs.lines().filter_map(|p| p.trim().parse::<u32>().ok()));
         }
         pids
@@ -193,7 +195,9 @@ impl Drop for TestContainerd {
             let _ = Command::new("umount").arg("-l").arg(&point).output();
         }
         let _ = std::fs::remove_dir_all(Path::new("/run/containerd/runc").join(&self.namespace));
-        for controller in ["memory", "cpu", "cpuacct", "pids", "blkio", "devices", "freezer", "cpuset"] {
+        for controller in [
+            "memory", "cpu", "cpuacct", "pids", "blkio", "devices", "freezer", "cpuset",
+        ] {
             let parent = Path::new("/sys/fs/cgroup")
                 .join(controller)
                 .join(self.cgroup_parent.trim_start_matches('/'));

@@ -24,7 +24,9 @@ impl Env {
     pub async fn start() -> anyhow::Result<Self> {
         let (registry, images, containerd) = tokio::task::spawn_blocking(|| {
             let registry = TestRegistry::start().context("starting the test registry")?;
-            let images = registry.push_test_images().context("pushing the test images")?;
+            let images = registry
+                .push_test_images()
+                .context("pushing the test images")?;
             let containerd = TestContainerd::start().context("starting containerd")?;
             anyhow::Ok((registry, images, containerd))
         })
@@ -50,7 +52,8 @@ impl Env {
         entry_point: &[&str],
         command: &[&str],
     ) -> anyhow::Result<ContainerSpec> {
-        self.spec_with_env(id, image, entry_point, command, BTreeMap::new()).await
+        self.spec_with_env(id, image, entry_point, command, BTreeMap::new())
+            .await
     }
 
     pub async fn spec_with_env(
@@ -63,7 +66,8 @@ impl Env {
     ) -> anyhow::Result<ContainerSpec> {
         let info = self.pull(image).await?;
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let process = resolve_process(&info.config, &owned(entry_point), &owned(command), &env, "")?;
+        let process =
+            resolve_process(&info.config, &owned(entry_point), &owned(command), &env, "")?;
         let id = ContainerId::new(id)?;
         Ok(ContainerSpec {
             logs: LogPaths::in_dir(&self.containerd.log_dir(), &id),
@@ -87,7 +91,10 @@ impl Env {
     }
 
     /// Runs `spec` to its exit, removes it and returns its exit and stdout.
-    pub async fn run_and_remove(&self, spec: &ContainerSpec) -> anyhow::Result<(ExitStatus, String)> {
+    pub async fn run_and_remove(
+        &self,
+        spec: &ContainerSpec,
+    ) -> anyhow::Result<(ExitStatus, String)> {
         let exit = self.run_to_exit(spec).await?;
         let stdout = read(&spec.logs.stdout);
         self.runtime.remove(&spec.id).await?;
@@ -108,7 +115,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + limit;
     while !cond().await {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{what}: not true after {limit:?}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not true after {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())

@@ -11,7 +11,10 @@ async fn an_image_by_digest_is_pulled_and_runs() -> anyhow::Result<()> {
     let info = env.pull(&by_digest).await?;
     assert_eq!(info.digest, env.images.busybox_digest);
     assert_eq!(info.reference, by_digest);
-    assert_eq!(info.config.cmd, vec!["/bin/sh", "-c", "echo hello from busybox"]);
+    assert_eq!(
+        info.config.cmd,
+        vec!["/bin/sh", "-c", "echo hello from busybox"]
+    );
     let spec = env.spec("by-digest", &by_digest, &[], &[]).await?;
     let (exit, stdout) = env.run_and_remove(&spec).await?;
     assert_eq!(exit.code, 0);
@@ -27,8 +30,12 @@ async fn pulling_twice_is_idempotent_and_tag_and_digest_agree() -> anyhow::Resul
     assert_eq!(first, second);
     assert_eq!(first.digest, env.images.busybox_digest);
     // A fresh runtime (empty cache) finds the image in containerd's store without pulling.
-    let fresh = titus_agent_shim::containerd::ContainerdRuntime::connect(env.containerd.runtime_config()).await?;
-    let spec = env.spec("from-store", &env.images.busybox, &[], &[]).await?;
+    let fresh =
+        titus_agent_shim::containerd::ContainerdRuntime::connect(env.containerd.runtime_config())
+            .await?;
+    let spec = env
+        .spec("from-store", &env.images.busybox, &[], &[])
+        .await?;
     fresh.create_and_start(&spec).await?;
     let exit = fresh.wait(&spec.id).await?;
     assert_eq!(exit.code, 0);

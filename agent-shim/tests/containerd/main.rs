@@ -2,6 +2,8 @@
 //! test by `titus_agent_shim::testsupport`; they need root and the Debian packages installed by
 //! scripts/install-deps.sh, and fail saying so when those are missing).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod fixture;
 mod images;
 mod lifecycle;

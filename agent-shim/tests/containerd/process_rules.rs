@@ -11,10 +11,25 @@ async fn entry_point_and_command_follow_the_docker_rules() -> anyhow::Result<()>
     let image = env.images.entrypoint.clone();
     let cases: [(&str, &[&str], &[&str], &str); 5] = [
         ("image-defaults", &[], &[], "image-entrypoint image-cmd\n"),
-        ("entrypoint-only", &["/bin/echo", "from-entrypoint"], &[], "from-entrypoint\n"),
-        ("command-only", &[], &["from-command"], "image-entrypoint from-command\n"),
+        (
+            "entrypoint-only",
+            &["/bin/echo", "from-entrypoint"],
+            &[],
+            "from-entrypoint\n",
+        ),
+        (
+            "command-only",
+            &[],
+            &["from-command"],
+            "image-entrypoint from-command\n",
+        ),
         ("both", &["/bin/echo", "ep"], &["cmd"], "ep cmd\n"),
-        ("entrypoint-cleared", &[""], &["/bin/echo", "cleared"], "cleared\n"),
+        (
+            "entrypoint-cleared",
+            &[""],
+            &["/bin/echo", "cleared"],
+            "cleared\n",
+        ),
     ];
     for (id, entry_point, command, want) in cases {
         let spec = env.spec(id, &image, entry_point, command).await?;
@@ -37,7 +52,13 @@ async fn task_env_overrides_image_env_and_the_image_working_dir_applies() -> any
     ]);
     let script = "echo \"$IMAGE_ONLY|$SHARED|$TASK_ONLY\"; pwd";
     let spec = env
-        .spec_with_env("env", &env.images.entrypoint, &["/bin/sh", "-c", script], &[], task_env)
+        .spec_with_env(
+            "env",
+            &env.images.entrypoint,
+            &["/bin/sh", "-c", script],
+            &[],
+            task_env,
+        )
         .await?;
     let (exit, stdout) = env.run_and_remove(&spec).await?;
     assert_eq!(exit.code, 0);

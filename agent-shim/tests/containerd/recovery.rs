@@ -9,20 +9,37 @@ use titus_agent_shim::{ContainerRuntime, ContainerState, TerminationReason, labe
 use crate::fixture::Env;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_container_is_re_adopted_after_a_restart_and_its_exit_observed() -> anyhow::Result<()> {
+async fn a_running_container_is_re_adopted_after_a_restart_and_its_exit_observed()
+-> anyhow::Result<()> {
     let env = Env::start().await?;
     // Exits with 7 on SIGUSR1, which the test sends from the host after the "restart".
     let script = "trap 'exit 7' USR1; while true; do sleep 0.05; done";
-    let mut spec = env.spec("survivor", &env.images.busybox, &["/bin/sh", "-c", script], &[]).await?;
+    let mut spec = env
+        .spec(
+            "survivor",
+            &env.images.busybox,
+            &["/bin/sh", "-c", script],
+            &[],
+        )
+        .await?;
     spec.labels.insert(labels::POD_UID.into(), "uid-1".into());
     spec.labels.insert(labels::TASK_ID.into(), "task-1".into());
     env.runtime.create_and_start(&spec).await?;
-    let ContainerState::Running { started_at, pid: Some(pid) } = env.runtime.status(&spec.id).await? else {
+    let ContainerState::Running {
+        started_at,
+        pid: Some(pid),
+    } = env.runtime.status(&spec.id).await?
+    else {
         panic!("container is not running");
     };
 
     // The agent restarts: drop the runtime client (and its waiters), connect a new one.
-    let Env { runtime, images: _, containerd, registry: _registry } = env;
+    let Env {
+        runtime,
+        images: _,
+        containerd,
+        registry: _registry,
+    } = env;
     drop(runtime);
     let restarted = ContainerdRuntime::connect(containerd.runtime_config()).await?;
     let listed = restarted.list().await?;
@@ -33,13 +50,19 @@ async fn a_running_container_is_re_adopted_after_a_restart_and_its_exit_observed
     assert_eq!(found.labels[labels::TASK_ID], "task-1");
     assert_eq!(
         found.state,
-        ContainerState::Running { started_at, pid: Some(pid) },
+        ContainerState::Running {
+            started_at,
+            pid: Some(pid)
+        },
         "same start time and pid: not restarted"
     );
 
     let waiting = restarted.wait(&spec.id);
     let signal = async {
-        std::process::Command::new("kill").arg("-USR1").arg(pid.to_string()).status()
+        std::process::Command::new("kill")
+            .arg("-USR1")
+            .arg(pid.to_string())
+            .status()
     };
     let (exit, sent) = tokio::join!(
         tokio::time::timeout(Duration::from_secs(30), waiting),
@@ -58,9 +81,21 @@ async fn a_running_container_is_re_adopted_after_a_restart_and_its_exit_observed
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exit_while_no_agent_was_running_is_reported_after_the_restart() -> anyhow::Result<()> {
     let env = Env::start().await?;
-    let spec = env.spec("gone", &env.images.busybox, &["/bin/sh", "-c", "exit 5"], &[]).await?;
+    let spec = env
+        .spec(
+            "gone",
+            &env.images.busybox,
+            &["/bin/sh", "-c", "exit 5"],
+            &[],
+        )
+        .await?;
     let exit = env.run_to_exit(&spec).await?;
-    let Env { runtime, images: _, containerd, registry: _registry } = env;
+    let Env {
+        runtime,
+        images: _,
+        containerd,
+        registry: _registry,
+    } = env;
     drop(runtime);
     let restarted = ContainerdRuntime::connect(containerd.runtime_config()).await?;
     let listed = restarted.list().await?;
