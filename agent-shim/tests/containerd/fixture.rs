@@ -40,6 +40,17 @@ impl Env {
         })
     }
 
+    /// Simulates an agent restart: the runtime client (and its waiters) is dropped and a new one
+    /// connects to the same containerd.
+    pub async fn restart_agent(&mut self) -> anyhow::Result<()> {
+        let config = self.containerd.runtime_config();
+        drop(std::mem::replace(
+            &mut self.runtime,
+            ContainerdRuntime::connect(config).await?,
+        ));
+        Ok(())
+    }
+
     pub async fn pull(&self, image: &str) -> anyhow::Result<ImageInfo> {
         Ok(self.runtime.pull(image, &RegistryAuth::Anonymous).await?)
     }

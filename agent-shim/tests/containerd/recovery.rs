@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use titus_agent_shim::containerd::ContainerdRuntime;
 use titus_agent_shim::{ContainerRuntime, ContainerState, TerminationReason, labels};
 
 use crate::fixture::Env;
@@ -11,7 +10,7 @@ use crate::fixture::Env;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_container_is_re_adopted_after_a_restart_and_its_exit_observed()
 -> anyhow::Result<()> {
-    let env = Env::start().await?;
+    let mut env = Env::start().await?;
     // Exits with 7 on SIGUSR1, which the test sends from the host after the "restart".
     let script = "trap 'exit 7' USR1; while true; do sleep 0.05; done";
     let mut spec = env
@@ -34,14 +33,8 @@ async fn a_running_container_is_re_adopted_after_a_restart_and_its_exit_observed
     };
 
     // The agent restarts: drop the runtime client (and its waiters), connect a new one.
-    let Env {
-        runtime,
-        images: _,
-        containerd,
-        registry: _registry,
-    } = env;
-    drop(runtime);
-    let restarted = ContainerdRuntime::connect(containerd.runtime_config()).await?;
+    env.restart_agent().await?;
+    let restarted = &env.runtime;
     let listed = restarted.list().await?;
     assert_eq!(listed.len(), 1);
     let found = &listed[0];
@@ -74,13 +67,12 @@ async fn a_running_container_is_re_adopted_after_a_restart_and_its_exit_observed
     assert_eq!(exit.started_at, Some(started_at));
     assert_eq!(exit.reason, TerminationReason::Error);
     restarted.remove(&spec.id).await?;
-    drop(containerd);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exit_while_no_agent_was_running_is_reported_after_the_restart() -> anyhow::Result<()> {
-    let env = Env::start().await?;
+    let mut env = Env::start().await?;
     let spec = env
         .spec(
             "gone",
@@ -90,14 +82,8 @@ async fn an_exit_while_no_agent_was_running_is_reported_after_the_restart() -> a
         )
         .await?;
     let exit = env.run_to_exit(&spec).await?;
-    let Env {
-        runtime,
-        images: _,
-        containerd,
-        registry: _registry,
-    } = env;
-    drop(runtime);
-    let restarted = ContainerdRuntime::connect(containerd.runtime_config()).await?;
+    env.restart_agent().await?;
+    let restarted = &env.runtime;
     let listed = restarted.list().await?;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, ContainerState::Exited(exit.clone()));
