@@ -18,6 +18,7 @@
 
 pub mod containerd;
 pub mod labels;
+pub mod node;
 pub mod process;
 pub mod runtime;
 pub mod simulated;
