@@ -28,7 +28,8 @@ pub const MOCK_RUN_TIME: &str = "github.com.netflix.titus.executor/runTime";
 pub const MOCK_KILL_TIME: &str = "github.com.netflix.titus.executor/killTime";
 
 /// Pod annotation: the entry point is one string to shell-split (legacy Titus jobs).
-pub const ENTRYPOINT_SHELL_SPLITTING: &str = "pod.titus.netflix.com/entrypoint-shell-splitting-enabled";
+pub const ENTRYPOINT_SHELL_SPLITTING: &str =
+    "pod.titus.netflix.com/entrypoint-shell-splitting-enabled";
 /// Pod annotation: the image tag the job asked for (the Pod references the digest).
 pub const IMAGE_TAG_MAIN: &str = "pod.titus.netflix.com/image-tag-main";
 /// Pod annotation: CPU bursting (no CFS quota).

@@ -21,11 +21,11 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::mpsc;
 
+use super::NodeError;
 use super::decide::{Action, LocalView, PodView, decide};
 use super::pod_spec::{container_spec, main_container};
 use super::registration::{self, FIELD_MANAGER, NodeConfig};
 use super::status::{TaskState, pod_status};
-use super::NodeError;
 use crate::labels;
 use crate::runtime::{ContainerId, ContainerRuntime, RegistryAuth, RuntimeError};
 use crate::titus_env::HostFacts;
@@ -106,7 +106,9 @@ pub struct NodeAgent<R: ContainerRuntime> {
 
 impl<R: ContainerRuntime> std::fmt::Debug for NodeAgent<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeAgent").field("node", &self.config.node.name).finish_non_exhaustive()
+        f.debug_struct("NodeAgent")
+            .field("node", &self.config.node.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,11 +126,28 @@ impl<R: ContainerRuntime> NodeAgent<R> {
     ///
     /// # Errors
     /// [`NodeError::Api`] when the Node cannot be registered.
-    pub async fn start(client: Client, runtime: Arc<R>, config: AgentConfig) -> Result<Arc<Self>, NodeError> {
+    pub async fn start(
+        client: Client,
+        runtime: Arc<R>,
+        config: AgentConfig,
+    ) -> Result<Arc<Self>, NodeError> {
         registration::register(&client, &config.node, Timestamp::now()).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let agent = Arc::new(Self { client, runtime, config, events: tx });
-        tokio::spawn(Loop { agent: agent.clone(), pods: HashMap::new(), flags: HashMap::new(), relist: None }.run(rx));
+        let agent = Arc::new(Self {
+            client,
+            runtime,
+            config,
+            events: tx,
+        });
+        tokio::spawn(
+            Loop {
+                agent: agent.clone(),
+                pods: HashMap::new(),
+                flags: HashMap::new(),
+                relist: None,
+            }
+            .run(rx),
+        );
         tokio::spawn(heartbeats(agent.clone()));
         tokio::spawn(resyncs(agent.clone()));
         Ok(agent)
@@ -144,13 +163,16 @@ impl<R: ContainerRuntime> NodeAgent<R> {
     /// # Errors
     /// [`NodeError::Stopped`] when the loop has ended.
     pub fn send(&self, event: AgentEvent) -> Result<(), NodeError> {
-        self.events.send(event).map_err(|_| NodeError::Stopped { node: self.config.node.name.clone() })
+        self.events.send(event).map_err(|_| NodeError::Stopped {
+            node: self.config.node.name.clone(),
+        })
     }
 
     /// Watches the Pods bound to this node and feeds them to the loop until the watch ends.
     pub async fn watch_pods(self: Arc<Self>) {
         let pods: Api<Pod> = Api::all(self.client.clone());
-        let config = watcher::Config::default().fields(&format!("spec.nodeName={}", self.config.node.name));
+        let config =
+            watcher::Config::default().fields(&format!("spec.nodeName={}", self.config.node.name));
         let mut stream = watcher(pods, config).boxed();
         while let Some(event) = stream.next().await {
             let sent = match event {
@@ -172,7 +194,9 @@ impl<R: ContainerRuntime> NodeAgent<R> {
 pub fn to_agent_event(event: watcher::Event<Pod>) -> AgentEvent {
     match event {
         watcher::Event::Apply(pod) => AgentEvent::PodChanged(Box::new(pod)),
-        watcher::Event::Delete(pod) => AgentEvent::PodDeleted { uid: pod.metadata.uid.unwrap_or_default() },
+        watcher::Event::Delete(pod) => AgentEvent::PodDeleted {
+            uid: pod.metadata.uid.unwrap_or_default(),
+        },
         watcher::Event::Init => AgentEvent::RelistStarted,
         watcher::Event::InitApply(pod) => AgentEvent::RelistPod(Box::new(pod)),
         watcher::Event::InitDone => AgentEvent::RelistDone,
@@ -186,7 +210,9 @@ async fn heartbeats<R: ContainerRuntime>(agent: Arc<NodeAgent<R>>) {
         if agent.events.is_closed() {
             return;
         }
-        if let Err(error) = registration::heartbeat(&agent.client, &agent.config.node, Timestamp::now()).await {
+        if let Err(error) =
+            registration::heartbeat(&agent.client, &agent.config.node, Timestamp::now()).await
+        {
             tracing::warn!(node = %agent.config.node.name, %error, "heartbeat failed");
         }
     }
@@ -207,11 +233,14 @@ fn uid_of(pod: &Pod) -> String {
 }
 
 fn grace_of(pod: &Pod) -> Duration {
-    let seconds = pod
-        .metadata
-        .deletion_grace_period_seconds
-        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds));
-    seconds.map(|s| Duration::from_secs(s.max(0) as u64)).unwrap_or(DEFAULT_GRACE)
+    let seconds = pod.metadata.deletion_grace_period_seconds.or_else(|| {
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+    });
+    seconds
+        .map(|s| Duration::from_secs(s.max(0) as u64))
+        .unwrap_or(DEFAULT_GRACE)
 }
 
 /// The user-facing message of a failed start.
@@ -267,8 +296,14 @@ impl<R: ContainerRuntime> Loop<R> {
     async fn resync_all(&mut self) {
         let mut uids: HashSet<String> = self.pods.keys().cloned().collect();
         match self.agent.runtime.list().await {
-            Ok(containers) => uids.extend(containers.into_iter().filter_map(|c| c.labels.get(labels::POD_UID).cloned())),
-            Err(error) => tracing::warn!(node = %self.agent.config.node.name, %error, "listing containers failed"),
+            Ok(containers) => uids.extend(
+                containers
+                    .into_iter()
+                    .filter_map(|c| c.labels.get(labels::POD_UID).cloned()),
+            ),
+            Err(error) => {
+                tracing::warn!(node = %self.agent.config.node.name, %error, "listing containers failed")
+            }
         }
         for uid in uids {
             self.reconcile(&uid).await;
@@ -294,7 +329,11 @@ impl<R: ContainerRuntime> Loop<R> {
             grace: grace_of(pod),
             reported: pod.status.clone(),
         });
-        if matches!(container, Some(crate::runtime::ContainerState::Running { .. })) && !flags.watching {
+        if matches!(
+            container,
+            Some(crate::runtime::ContainerState::Running { .. })
+        ) && !flags.watching
+        {
             self.watch_exit(uid, &id);
         }
         let local = LocalView {
@@ -352,7 +391,9 @@ impl<R: ContainerRuntime> Loop<R> {
     }
 
     fn start(&mut self, uid: &str) {
-        let Some(pod) = self.pods.get(uid).cloned() else { return };
+        let Some(pod) = self.pods.get(uid).cloned() else {
+            return;
+        };
         let flags = self.flags.entry(uid.to_owned()).or_default();
         flags.starting = true;
         let agent = self.agent.clone();
@@ -363,51 +404,95 @@ impl<R: ContainerRuntime> Loop<R> {
         });
     }
 
-    async fn report(&mut self, uid: &str, id: &ContainerId, state: TaskState) -> Result<(), NodeError> {
-        let Some(pod) = self.pods.get_mut(uid) else { return Ok(()) };
+    async fn report(
+        &mut self,
+        uid: &str,
+        id: &ContainerId,
+        state: TaskState,
+    ) -> Result<(), NodeError> {
+        let Some(pod) = self.pods.get_mut(uid) else {
+            return Ok(());
+        };
         let flags = self.flags.entry(uid.to_owned()).or_default();
         let accepted = *flags.accepted_at.get_or_insert_with(Timestamp::now);
-        let image = main_container(pod).and_then(|c| c.image.clone()).unwrap_or_default();
-        let status = pod_status(&state, &image, &format!("containerd://{id}"), accepted, Timestamp::now());
+        let image = main_container(pod)
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        let status = pod_status(
+            &state,
+            &image,
+            &format!("containerd://{id}"),
+            accepted,
+            Timestamp::now(),
+        );
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.agent.client.clone(), &namespace);
         let patch = serde_json::json!({ "status": status });
-        api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER), &Patch::Merge(&patch))
-            .await
-            .map_err(|source| NodeError::Api { action: "reporting status of pod", name, source })?;
+        api.patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| NodeError::Api {
+            action: "reporting status of pod",
+            name,
+            source,
+        })?;
         pod.status = Some(status);
         Ok(())
     }
 
     async fn delete_pod(&mut self, uid: &str) -> Result<(), NodeError> {
-        let Some(pod) = self.pods.get(uid) else { return Ok(()) };
+        let Some(pod) = self.pods.get(uid) else {
+            return Ok(());
+        };
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.agent.client.clone(), &namespace);
         let params = DeleteParams {
             grace_period_seconds: Some(0),
-            preconditions: Some(Preconditions { uid: Some(uid.to_owned()), resource_version: None }),
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
             ..DeleteParams::default()
         };
         match api.delete(&name, &params).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(source) => Err(NodeError::Api { action: "deleting pod", name, source }),
+            Err(source) => Err(NodeError::Api {
+                action: "deleting pod",
+                name,
+                source,
+            }),
         }
     }
 }
 
 /// Pulls the image and creates and starts the Pod's container.
 async fn start_pod<R: ContainerRuntime>(agent: &NodeAgent<R>, pod: &Pod) -> Result<(), String> {
-    let image = main_container(pod).and_then(|c| c.image.clone()).ok_or("pod has no image")?;
+    let image = main_container(pod)
+        .and_then(|c| c.image.clone())
+        .ok_or("pod has no image")?;
     let info = agent
         .runtime
         .pull(&image, &RegistryAuth::Anonymous)
         .await
         .map_err(|e| start_error_message(&e))?;
-    let spec = container_spec(pod, &info.config, &agent.config.host, &agent.config.log_dir, &agent.config.oci_runtime)
-        .map_err(|e| e.to_string())?;
-    agent.runtime.create_and_start(&spec).await.map_err(|e| start_error_message(&e))?;
+    let spec = container_spec(
+        pod,
+        &info.config,
+        &agent.config.host,
+        &agent.config.log_dir,
+        &agent.config.oci_runtime,
+    )
+    .map_err(|e| e.to_string())?;
+    agent
+        .runtime
+        .create_and_start(&spec)
+        .await
+        .map_err(|e| start_error_message(&e))?;
     Ok(())
 }

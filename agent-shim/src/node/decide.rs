@@ -74,7 +74,12 @@ pub fn decide(pod: Option<&PodView>, local: &LocalView) -> Vec<Action> {
         return match &local.container {
             None => vec![],
             Some(ContainerState::Running { .. } | ContainerState::Created) if !local.stopping => {
-                vec![Action::Stop { grace: Duration::ZERO }, Action::RemoveContainer]
+                vec![
+                    Action::Stop {
+                        grace: Duration::ZERO,
+                    },
+                    Action::RemoveContainer,
+                ]
             }
             Some(ContainerState::Running { .. } | ContainerState::Created) => vec![],
             Some(ContainerState::Exited(_)) => vec![Action::RemoveContainer],
@@ -223,25 +228,120 @@ mod tests {
             ..LocalView::default()
         };
         let cases: Vec<(&str, Option<PodView>, LocalView, Vec<&str>)> = vec![
-            ("new pod: report starting, then start", Some(pod(false, None)), local(None), vec!["Report(TASK_STARTING)", "Start"]),
-            ("start in flight: wait", Some(pod(false, status("Pending", "TASK_STARTING"))), starting.clone(), vec![]),
-            ("running: report running", Some(pod(false, status("Pending", "TASK_STARTING"))), local(running()), vec!["Report(TASK_RUNNING)"]),
-            ("running and reported: nothing", Some(pod(false, status("Running", "TASK_RUNNING"))), local(running()), vec![]),
-            ("exit 0: finished", Some(pod(false, status("Running", "TASK_RUNNING"))), local(exited(0, TerminationReason::Completed)), vec!["Report(TASK_FINISHED)"]),
-            ("exit 3: failed", Some(pod(false, status("Running", "TASK_RUNNING"))), local(exited(3, TerminationReason::Error)), vec!["Report(TASK_FAILED)"]),
-            ("bad image: failed, no start", Some(pod(false, status("Pending", "TASK_STARTING"))), start_failed.clone(), vec!["Report(TASK_FAILED)"]),
-            ("finished and cleaned up: never start again", Some(pod(false, status("Succeeded", "TASK_FINISHED"))), local(None), vec![]),
-            ("was running, container gone: lost", Some(pod(false, status("Running", "TASK_RUNNING"))), local(None), vec!["Report(TASK_LOST)"]),
-            ("kill: stop with the grace period", Some(pod(true, status("Running", "TASK_RUNNING"))), local(running()), vec!["Stop(30s)"]),
-            ("kill in progress: wait", Some(pod(true, status("Running", "TASK_RUNNING"))), stopping, vec![]),
-            ("killed: report, remove, delete pod", Some(pod(true, status("Running", "TASK_RUNNING"))), local(exited(143, TerminationReason::Killed)), vec!["Report(TASK_KILLED)", "RemoveContainer", "DeletePod"]),
-            ("exited by itself during the kill: finished", Some(pod(true, status("Running", "TASK_RUNNING"))), local(exited(0, TerminationReason::Completed)), vec!["Report(TASK_FINISHED)", "RemoveContainer", "DeletePod"]),
-            ("kill before start: killed, delete pod", Some(pod(true, None)), local(None), vec!["Report(TASK_KILLED)", "DeletePod"]),
-            ("kill while starting: wait for the start", Some(pod(true, None)), starting, vec![]),
-            ("kill after finish and cleanup: delete pod", Some(pod(true, status("Succeeded", "TASK_FINISHED"))), local(None), vec!["DeletePod"]),
-            ("kill after a failed start: delete pod", Some(pod(true, status("Failed", "TASK_FAILED"))), start_failed, vec!["DeletePod"]),
-            ("orphan running: stop now and remove", None, local(running()), vec!["Stop(0s)", "RemoveContainer"]),
-            ("orphan exited: remove", None, local(exited(0, TerminationReason::Completed)), vec!["RemoveContainer"]),
+            (
+                "new pod: report starting, then start",
+                Some(pod(false, None)),
+                local(None),
+                vec!["Report(TASK_STARTING)", "Start"],
+            ),
+            (
+                "start in flight: wait",
+                Some(pod(false, status("Pending", "TASK_STARTING"))),
+                starting.clone(),
+                vec![],
+            ),
+            (
+                "running: report running",
+                Some(pod(false, status("Pending", "TASK_STARTING"))),
+                local(running()),
+                vec!["Report(TASK_RUNNING)"],
+            ),
+            (
+                "running and reported: nothing",
+                Some(pod(false, status("Running", "TASK_RUNNING"))),
+                local(running()),
+                vec![],
+            ),
+            (
+                "exit 0: finished",
+                Some(pod(false, status("Running", "TASK_RUNNING"))),
+                local(exited(0, TerminationReason::Completed)),
+                vec!["Report(TASK_FINISHED)"],
+            ),
+            (
+                "exit 3: failed",
+                Some(pod(false, status("Running", "TASK_RUNNING"))),
+                local(exited(3, TerminationReason::Error)),
+                vec!["Report(TASK_FAILED)"],
+            ),
+            (
+                "bad image: failed, no start",
+                Some(pod(false, status("Pending", "TASK_STARTING"))),
+                start_failed.clone(),
+                vec!["Report(TASK_FAILED)"],
+            ),
+            (
+                "finished and cleaned up: never start again",
+                Some(pod(false, status("Succeeded", "TASK_FINISHED"))),
+                local(None),
+                vec![],
+            ),
+            (
+                "was running, container gone: lost",
+                Some(pod(false, status("Running", "TASK_RUNNING"))),
+                local(None),
+                vec!["Report(TASK_LOST)"],
+            ),
+            (
+                "kill: stop with the grace period",
+                Some(pod(true, status("Running", "TASK_RUNNING"))),
+                local(running()),
+                vec!["Stop(30s)"],
+            ),
+            (
+                "kill in progress: wait",
+                Some(pod(true, status("Running", "TASK_RUNNING"))),
+                stopping,
+                vec![],
+            ),
+            (
+                "killed: report, remove, delete pod",
+                Some(pod(true, status("Running", "TASK_RUNNING"))),
+                local(exited(143, TerminationReason::Killed)),
+                vec!["Report(TASK_KILLED)", "RemoveContainer", "DeletePod"],
+            ),
+            (
+                "exited by itself during the kill: finished",
+                Some(pod(true, status("Running", "TASK_RUNNING"))),
+                local(exited(0, TerminationReason::Completed)),
+                vec!["Report(TASK_FINISHED)", "RemoveContainer", "DeletePod"],
+            ),
+            (
+                "kill before start: killed, delete pod",
+                Some(pod(true, None)),
+                local(None),
+                vec!["Report(TASK_KILLED)", "DeletePod"],
+            ),
+            (
+                "kill while starting: wait for the start",
+                Some(pod(true, None)),
+                starting,
+                vec![],
+            ),
+            (
+                "kill after finish and cleanup: delete pod",
+                Some(pod(true, status("Succeeded", "TASK_FINISHED"))),
+                local(None),
+                vec!["DeletePod"],
+            ),
+            (
+                "kill after a failed start: delete pod",
+                Some(pod(true, status("Failed", "TASK_FAILED"))),
+                start_failed,
+                vec!["DeletePod"],
+            ),
+            (
+                "orphan running: stop now and remove",
+                None,
+                local(running()),
+                vec!["Stop(0s)", "RemoveContainer"],
+            ),
+            (
+                "orphan exited: remove",
+                None,
+                local(exited(0, TerminationReason::Completed)),
+                vec!["RemoveContainer"],
+            ),
             ("nothing at all", None, local(None), vec![]),
         ];
         for (name, pod, local, want) in cases {

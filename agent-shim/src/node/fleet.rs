@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 
-use super::agent::{AgentConfig, AgentEvent, NodeAgent, to_agent_event};
 use super::NodeError;
+use super::agent::{AgentConfig, AgentEvent, NodeAgent, to_agent_event};
 use crate::runtime::ContainerRuntime;
 
 /// A set of node agents sharing one API client and one Pod watch.
@@ -21,7 +21,9 @@ pub struct Fleet<R: ContainerRuntime> {
 
 impl<R: ContainerRuntime> std::fmt::Debug for Fleet<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fleet").field("nodes", &self.agents.len()).finish_non_exhaustive()
+        f.debug_struct("Fleet")
+            .field("nodes", &self.agents.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,9 +41,9 @@ pub fn route(event: &AgentEvent) -> Route<'_> {
         | AgentEvent::RelistStarted
         | AgentEvent::RelistDone
         | AgentEvent::ResyncAll => Route::All,
-        AgentEvent::Reconcile { .. } | AgentEvent::StartFinished { .. } | AgentEvent::StopFinished { .. } => {
-            Route::Nobody
-        }
+        AgentEvent::Reconcile { .. }
+        | AgentEvent::StartFinished { .. }
+        | AgentEvent::StopFinished { .. } => Route::Nobody,
     }
 }
 
@@ -108,7 +110,9 @@ impl<R: ContainerRuntime> Fleet<R> {
             Route::All => {
                 for agent in self.agents.values() {
                     let copy = match &event {
-                        AgentEvent::PodDeleted { uid } => AgentEvent::PodDeleted { uid: uid.clone() },
+                        AgentEvent::PodDeleted { uid } => {
+                            AgentEvent::PodDeleted { uid: uid.clone() }
+                        }
                         AgentEvent::RelistStarted => AgentEvent::RelistStarted,
                         AgentEvent::RelistDone => AgentEvent::RelistDone,
                         AgentEvent::ResyncAll => AgentEvent::ResyncAll,
@@ -142,12 +146,24 @@ mod tests {
 
     #[test]
     fn pod_events_go_to_their_node_and_relists_to_everyone() {
-        assert_eq!(route(&AgentEvent::PodChanged(pod_on(Some("n7")))), Route::Node("n7"));
-        assert_eq!(route(&AgentEvent::RelistPod(pod_on(Some("n1")))), Route::Node("n1"));
+        assert_eq!(
+            route(&AgentEvent::PodChanged(pod_on(Some("n7")))),
+            Route::Node("n7")
+        );
+        assert_eq!(
+            route(&AgentEvent::RelistPod(pod_on(Some("n1")))),
+            Route::Node("n1")
+        );
         assert_eq!(route(&AgentEvent::PodChanged(pod_on(None))), Route::Nobody);
-        assert_eq!(route(&AgentEvent::PodDeleted { uid: "u".into() }), Route::All);
+        assert_eq!(
+            route(&AgentEvent::PodDeleted { uid: "u".into() }),
+            Route::All
+        );
         assert_eq!(route(&AgentEvent::RelistStarted), Route::All);
         assert_eq!(route(&AgentEvent::RelistDone), Route::All);
-        assert_eq!(route(&AgentEvent::Reconcile { uid: "u".into() }), Route::Nobody);
+        assert_eq!(
+            route(&AgentEvent::Reconcile { uid: "u".into() }),
+            Route::Nobody
+        );
     }
 }

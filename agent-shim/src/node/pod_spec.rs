@@ -10,7 +10,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::labels;
 use crate::process::{ProcessError, resolve_process, shell_split};
-use crate::runtime::{ContainerId, ContainerSpec, CpuLimit, ImageConfig, LogPaths, Resources, RuntimeError};
+use crate::runtime::{
+    ContainerId, ContainerSpec, CpuLimit, ImageConfig, LogPaths, Resources, RuntimeError,
+};
 use crate::titus_env::{HostFacts, TaskFacts, titus_environment};
 
 /// Why a Pod cannot be turned into a container.
@@ -56,13 +58,20 @@ const DEFAULT_PIDS_LIMIT: i64 = 32_768;
 /// The Pod's main container (`main`, else the first).
 pub fn main_container(pod: &Pod) -> Option<&Container> {
     let containers = &pod.spec.as_ref()?.containers;
-    containers.iter().find(|c| c.name == MAIN).or_else(|| containers.first())
+    containers
+        .iter()
+        .find(|c| c.name == MAIN)
+        .or_else(|| containers.first())
 }
 
 /// The container id of a Pod: its uid (unique across namespaces and Pod re-creations).
 pub fn container_id(pod: &Pod) -> Result<ContainerId, PodSpecError> {
     let name = pod_name(pod);
-    let uid = pod.metadata.uid.clone().ok_or_else(|| PodSpecError::NoUid { pod: name.clone() })?;
+    let uid = pod
+        .metadata
+        .uid
+        .clone()
+        .ok_or_else(|| PodSpecError::NoUid { pod: name.clone() })?;
     ContainerId::new(uid).map_err(|source| PodSpecError::Id { pod: name, source })
 }
 
@@ -116,7 +125,11 @@ fn shm_bytes(pod: &Pod) -> Option<u64> {
 }
 
 fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+    pod.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 /// Image name (repository path without registry, tag or digest) of a reference.
@@ -128,7 +141,9 @@ pub fn image_name(image: &str) -> String {
         _ => without_digest,
     };
     match without_tag.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             rest.to_owned()
         }
         _ => without_tag.to_owned(),
@@ -178,19 +193,27 @@ pub fn container_spec(
     oci_runtime: &str,
 ) -> Result<ContainerSpec, PodSpecError> {
     let name = pod_name(pod);
-    let container = main_container(pod).ok_or_else(|| PodSpecError::NoContainer { pod: name.clone() })?;
+    let container =
+        main_container(pod).ok_or_else(|| PodSpecError::NoContainer { pod: name.clone() })?;
     let id = container_id(pod)?;
     let mut entry_point = container.command.clone().unwrap_or_default();
     let command = container.args.clone().unwrap_or_default();
-    if annotation(pod, labels::ENTRYPOINT_SHELL_SPLITTING) == Some("true") && entry_point.len() == 1 {
-        entry_point = shell_split(&entry_point[0]).map_err(|source| PodSpecError::Process { pod: name.clone(), source })?;
+    if annotation(pod, labels::ENTRYPOINT_SHELL_SPLITTING) == Some("true") && entry_point.len() == 1
+    {
+        entry_point = shell_split(&entry_point[0]).map_err(|source| PodSpecError::Process {
+            pod: name.clone(),
+            source,
+        })?;
     }
     let mut facts = task_facts(pod, container, &id);
     facts.oci_runtime = oci_runtime.to_owned();
     let env = titus_environment(&facts, host);
     let working_dir = container.working_dir.clone().unwrap_or_default();
     let process = resolve_process(image_config, &entry_point, &command, &env, &working_dir)
-        .map_err(|source| PodSpecError::Process { pod: name.clone(), source })?;
+        .map_err(|source| PodSpecError::Process {
+            pod: name.clone(),
+            source,
+        })?;
     let bursting = annotation(pod, labels::CPU_BURSTING) == Some("true");
     let resources = Resources {
         cpu: limit(container, "cpu").map(|cpus| CpuLimit::from_cpus(cpus, bursting)),
@@ -200,7 +223,10 @@ pub fn container_spec(
     };
     let mut container_labels = BTreeMap::from([
         (labels::POD_UID.to_owned(), id.to_string()),
-        (labels::POD_NAMESPACE.to_owned(), pod.metadata.namespace.clone().unwrap_or_default()),
+        (
+            labels::POD_NAMESPACE.to_owned(),
+            pod.metadata.namespace.clone().unwrap_or_default(),
+        ),
         (labels::POD_NAME.to_owned(), name.clone()),
     ]);
     let task_id = pod
@@ -267,7 +293,14 @@ mod tests {
 
     #[test]
     fn a_titus_pod_becomes_a_container_spec() {
-        let spec = container_spec(&titus_pod(), &ImageConfig::default(), &HostFacts::default(), Path::new("/logs"), "runc").unwrap();
+        let spec = container_spec(
+            &titus_pod(),
+            &ImageConfig::default(),
+            &HostFacts::default(),
+            Path::new("/logs"),
+            "runc",
+        )
+        .unwrap();
         assert_eq!(spec.id.as_str(), "0b3c3a6f-8f2e-4a5b-9c4d-7e1f2a3b4c5d");
         assert_eq!(spec.image, "registry.test/team/app@sha256:abc");
         assert_eq!(spec.process.args, vec!["/bin/sh", "-c", "echo hi"]);
@@ -288,17 +321,31 @@ mod tests {
         assert_eq!(spec.labels[labels::TASK_ID], "task-1");
         assert_eq!(spec.labels[labels::POD_NAMESPACE], "default");
         assert_eq!(spec.annotations.len(), 1, "only executor annotations pass");
-        assert_eq!(spec.logs.stdout, Path::new("/logs/0b3c3a6f-8f2e-4a5b-9c4d-7e1f2a3b4c5d/stdout"));
+        assert_eq!(
+            spec.logs.stdout,
+            Path::new("/logs/0b3c3a6f-8f2e-4a5b-9c4d-7e1f2a3b4c5d/stdout")
+        );
     }
 
     #[test]
     fn legacy_entry_points_are_shell_split() {
         let mut p = titus_pod();
-        p.metadata.annotations.as_mut().unwrap().insert(labels::ENTRYPOINT_SHELL_SPLITTING.into(), "true".into());
+        p.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(labels::ENTRYPOINT_SHELL_SPLITTING.into(), "true".into());
         let c = &mut p.spec.as_mut().unwrap().containers[0];
         c.command = Some(vec!["/bin/sh -c 'echo a b'".into()]);
         c.args = None;
-        let spec = container_spec(&p, &ImageConfig::default(), &HostFacts::default(), Path::new("/l"), "runc").unwrap();
+        let spec = container_spec(
+            &p,
+            &ImageConfig::default(),
+            &HostFacts::default(),
+            Path::new("/l"),
+            "runc",
+        )
+        .unwrap();
         assert_eq!(spec.process.args, vec!["/bin/sh", "-c", "echo a b"]);
     }
 
@@ -308,16 +355,33 @@ mod tests {
         let c = &mut p.spec.as_mut().unwrap().containers[0];
         c.command = None;
         c.args = None;
-        let image = ImageConfig { cmd: vec!["/bin/true".into()], ..ImageConfig::default() };
-        let spec = container_spec(&p, &image, &HostFacts::default(), Path::new("/l"), "runc").unwrap();
+        let image = ImageConfig {
+            cmd: vec!["/bin/true".into()],
+            ..ImageConfig::default()
+        };
+        let spec =
+            container_spec(&p, &image, &HostFacts::default(), Path::new("/l"), "runc").unwrap();
         assert_eq!(spec.process.args, vec!["/bin/true"]);
-        let err = container_spec(&p, &ImageConfig::default(), &HostFacts::default(), Path::new("/l"), "runc");
+        let err = container_spec(
+            &p,
+            &ImageConfig::default(),
+            &HostFacts::default(),
+            Path::new("/l"),
+            "runc",
+        );
         assert!(matches!(err, Err(PodSpecError::Process { .. })));
     }
 
     #[test]
     fn quantities_parse_with_binary_and_decimal_suffixes() {
-        let cases = [("2", 2.0), ("500m", 0.5), ("512Mi", 536_870_912.0), ("1Gi", 1_073_741_824.0), ("128M", 128e6), ("1e3", 1000.0)];
+        let cases = [
+            ("2", 2.0),
+            ("500m", 0.5),
+            ("512Mi", 536_870_912.0),
+            ("1Gi", 1_073_741_824.0),
+            ("128M", 128e6),
+            ("1e3", 1000.0),
+        ];
         for (q, want) in cases {
             assert_eq!(quantity_value(&Quantity(q.into())), Some(want), "{q}");
         }

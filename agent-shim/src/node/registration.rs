@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint};
+use k8s_openapi::api::core::v1::{
+    Node, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::Api;
@@ -40,7 +42,9 @@ pub struct NodeCapacity {
 impl NodeCapacity {
     /// This machine's CPUs and memory (from `/proc`), with the given disk, network and pods.
     pub fn of_this_machine(disk_mb: u64, network_mbps: u64, pods: u32) -> Self {
-        let cpu = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
+        let cpu = std::thread::available_parallelism()
+            .map(|n| n.get() as f64)
+            .unwrap_or(1.0);
         let memory_mb = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
@@ -63,10 +67,22 @@ impl NodeCapacity {
     /// As Kubernetes resource quantities.
     pub fn quantities(&self) -> BTreeMap<String, Quantity> {
         let mut q = BTreeMap::from([
-            ("cpu".to_owned(), Quantity(format!("{}m", (self.cpu * 1000.0).round() as u64))),
-            ("memory".to_owned(), Quantity(format!("{}Mi", self.memory_mb))),
-            ("ephemeral-storage".to_owned(), Quantity(format!("{}Mi", self.disk_mb))),
-            ("titus/network".to_owned(), Quantity(format!("{}M", self.network_mbps))),
+            (
+                "cpu".to_owned(),
+                Quantity(format!("{}m", (self.cpu * 1000.0).round() as u64)),
+            ),
+            (
+                "memory".to_owned(),
+                Quantity(format!("{}Mi", self.memory_mb)),
+            ),
+            (
+                "ephemeral-storage".to_owned(),
+                Quantity(format!("{}Mi", self.disk_mb)),
+            ),
+            (
+                "titus/network".to_owned(),
+                Quantity(format!("{}M", self.network_mbps)),
+            ),
             ("pods".to_owned(), Quantity(self.pods.to_string())),
         ]);
         if self.gpu > 0 {
@@ -133,12 +149,24 @@ pub fn node_labels(config: &NodeConfig) -> BTreeMap<String, String> {
         ("kubernetes.io/hostname".to_owned(), config.name.clone()),
         ("kubernetes.io/os".to_owned(), "linux".to_owned()),
         ("kubernetes.io/arch".to_owned(), "amd64".to_owned()),
-        ("topology.kubernetes.io/zone".to_owned(), config.zone.clone()),
-        ("topology.kubernetes.io/region".to_owned(), config.region.clone()),
-        ("node.kubernetes.io/instance-type".to_owned(), config.instance_type.clone()),
+        (
+            "topology.kubernetes.io/zone".to_owned(),
+            config.zone.clone(),
+        ),
+        (
+            "topology.kubernetes.io/region".to_owned(),
+            config.region.clone(),
+        ),
+        (
+            "node.kubernetes.io/instance-type".to_owned(),
+            config.instance_type.clone(),
+        ),
         (labels::NODE_ZONE.to_owned(), config.zone.clone()),
         (labels::NODE_REGION.to_owned(), config.region.clone()),
-        (labels::NODE_INSTANCE_TYPE.to_owned(), config.instance_type.clone()),
+        (
+            labels::NODE_INSTANCE_TYPE.to_owned(),
+            config.instance_type.clone(),
+        ),
         (labels::NODE_ID.to_owned(), config.name.clone()),
         (labels::NODE_ASG.to_owned(), config.instance_group.clone()),
         (labels::NODE_BACKEND.to_owned(), "titus-agent".to_owned()),
@@ -196,9 +224,24 @@ pub fn node_status(config: &NodeConfig, now: Timestamp) -> NodeStatus {
         allocatable: Some(config.capacity.quantities()),
         conditions: Some(vec![
             condition("Ready", "True", "KubeletReady", "titus agent is ready"),
-            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "no memory pressure"),
-            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "no disk pressure"),
-            condition("PIDPressure", "False", "KubeletHasSufficientPID", "no PID pressure"),
+            condition(
+                "MemoryPressure",
+                "False",
+                "KubeletHasSufficientMemory",
+                "no memory pressure",
+            ),
+            condition(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "no disk pressure",
+            ),
+            condition(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "no PID pressure",
+            ),
         ]),
         node_info: Some(NodeSystemInfo {
             architecture: "amd64".into(),
@@ -221,7 +264,9 @@ pub fn lease_object(config: &NodeConfig, now: Timestamp) -> Lease {
         },
         spec: Some(LeaseSpec {
             holder_identity: Some(config.name.clone()),
-            lease_duration_seconds: Some(config.lease_duration.as_secs().min(i32::MAX as u64) as i32),
+            lease_duration_seconds: Some(
+                config.lease_duration.as_secs().min(i32::MAX as u64) as i32
+            ),
             renew_time: Some(MicroTime(now)),
             ..LeaseSpec::default()
         }),
@@ -233,29 +278,61 @@ fn apply_params() -> PatchParams {
 }
 
 /// Applies the Node (metadata, spec, status).
-pub async fn register(client: &kube::Client, config: &NodeConfig, now: Timestamp) -> Result<(), NodeError> {
+pub async fn register(
+    client: &kube::Client,
+    config: &NodeConfig,
+    now: Timestamp,
+) -> Result<(), NodeError> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut node = node_object(config);
     nodes
-        .patch(&config.name, &apply_params(), &Patch::Apply(&with_kind(&node, "Node", "v1")))
+        .patch(
+            &config.name,
+            &apply_params(),
+            &Patch::Apply(&with_kind(&node, "Node", "v1")),
+        )
         .await
-        .map_err(|source| NodeError::Api { action: "applying node", name: config.name.clone(), source })?;
+        .map_err(|source| NodeError::Api {
+            action: "applying node",
+            name: config.name.clone(),
+            source,
+        })?;
     node.status = Some(node_status(config, now));
     nodes
-        .patch_status(&config.name, &apply_params(), &Patch::Apply(&with_kind(&node, "Node", "v1")))
+        .patch_status(
+            &config.name,
+            &apply_params(),
+            &Patch::Apply(&with_kind(&node, "Node", "v1")),
+        )
         .await
-        .map_err(|source| NodeError::Api { action: "applying node status", name: config.name.clone(), source })?;
+        .map_err(|source| NodeError::Api {
+            action: "applying node status",
+            name: config.name.clone(),
+            source,
+        })?;
     heartbeat(client, config, now).await
 }
 
 /// Renews the Lease and refreshes the Ready condition.
-pub async fn heartbeat(client: &kube::Client, config: &NodeConfig, now: Timestamp) -> Result<(), NodeError> {
+pub async fn heartbeat(
+    client: &kube::Client,
+    config: &NodeConfig,
+    now: Timestamp,
+) -> Result<(), NodeError> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let lease = lease_object(config, now);
     leases
-        .patch(&config.name, &apply_params(), &Patch::Apply(&with_kind(&lease, "Lease", "coordination.k8s.io/v1")))
+        .patch(
+            &config.name,
+            &apply_params(),
+            &Patch::Apply(&with_kind(&lease, "Lease", "coordination.k8s.io/v1")),
+        )
         .await
-        .map_err(|source| NodeError::Api { action: "renewing lease", name: config.name.clone(), source })?;
+        .map_err(|source| NodeError::Api {
+            action: "renewing lease",
+            name: config.name.clone(),
+            source,
+        })?;
     let nodes: Api<Node> = Api::all(client.clone());
     let status = Node {
         metadata: ObjectMeta {
@@ -266,14 +343,26 @@ pub async fn heartbeat(client: &kube::Client, config: &NodeConfig, now: Timestam
         status: Some(node_status(config, now)),
     };
     nodes
-        .patch_status(&config.name, &apply_params(), &Patch::Apply(&with_kind(&status, "Node", "v1")))
+        .patch_status(
+            &config.name,
+            &apply_params(),
+            &Patch::Apply(&with_kind(&status, "Node", "v1")),
+        )
         .await
-        .map_err(|source| NodeError::Api { action: "refreshing node status", name: config.name.clone(), source })?;
+        .map_err(|source| NodeError::Api {
+            action: "refreshing node status",
+            name: config.name.clone(),
+            source,
+        })?;
     Ok(())
 }
 
 /// Server-side apply bodies need `apiVersion` and `kind`, which k8s-openapi types leave out.
-pub(crate) fn with_kind<T: serde::Serialize>(object: &T, kind: &str, api_version: &str) -> serde_json::Value {
+pub(crate) fn with_kind<T: serde::Serialize>(
+    object: &T,
+    kind: &str,
+    api_version: &str,
+) -> serde_json::Value {
     let mut value = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
     if let Some(map) = value.as_object_mut() {
         map.insert("kind".into(), kind.into());
@@ -289,7 +378,14 @@ mod tests {
     fn config() -> NodeConfig {
         let mut c = NodeConfig::named(
             "agent-1",
-            NodeCapacity { cpu: 8.0, memory_mb: 32768, disk_mb: 100_000, network_mbps: 10_000, gpu: 0, pods: 110 },
+            NodeCapacity {
+                cpu: 8.0,
+                memory_mb: 32768,
+                disk_mb: 100_000,
+                network_mbps: 10_000,
+                gpu: 0,
+                pods: 110,
+            },
         );
         c.tier = Some("flex".into());
         c.zone = "us-east-1c".into();
@@ -302,13 +398,25 @@ mod tests {
         let node = node_object(&c);
         let labels = node.metadata.labels.unwrap();
         assert_eq!(labels["kubernetes.io/hostname"], "agent-1");
-        assert_eq!(labels["failure-domain.beta.kubernetes.io/zone"], "us-east-1c");
+        assert_eq!(
+            labels["failure-domain.beta.kubernetes.io/zone"],
+            "us-east-1c"
+        );
         assert_eq!(labels["beta.kubernetes.io/instance-type"], "m5.large");
         assert_eq!(labels["node.titus.netflix.com/asg"], "titus-agents");
         assert_eq!(labels["node.titus.netflix.com/tier"], "flex");
         let taints = node.spec.unwrap().taints.unwrap();
-        let keys: Vec<_> = taints.iter().map(|t| (t.key.as_str(), t.value.as_deref())).collect();
-        assert_eq!(keys, vec![("virtual-kubelet.io/provider", Some("titus")), ("node.titus.netflix.com/tier", Some("flex"))]);
+        let keys: Vec<_> = taints
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_deref()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("virtual-kubelet.io/provider", Some("titus")),
+                ("node.titus.netflix.com/tier", Some("flex"))
+            ]
+        );
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         let status = node_status(&c, now);
         let capacity = status.capacity.clone().unwrap();
@@ -317,7 +425,12 @@ mod tests {
         assert_eq!(capacity["titus/network"], Quantity("10000M".into()));
         assert!(!capacity.contains_key("nvidia.com/gpu"));
         assert_eq!(status.allocatable, status.capacity);
-        let ready = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+        let ready = status
+            .conditions
+            .unwrap()
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
         assert_eq!(ready.status, "True");
         assert_eq!(ready.last_heartbeat_time, Some(Time(now)));
     }
@@ -331,7 +444,11 @@ mod tests {
         assert_eq!(spec.holder_identity.as_deref(), Some("agent-1"));
         assert_eq!(spec.lease_duration_seconds, Some(40));
         assert_eq!(spec.renew_time, Some(MicroTime(now)));
-        let body = with_kind(&lease_object(&config(), now), "Lease", "coordination.k8s.io/v1");
+        let body = with_kind(
+            &lease_object(&config(), now),
+            "Lease",
+            "coordination.k8s.io/v1",
+        );
         assert_eq!(body["kind"], "Lease");
         assert_eq!(body["apiVersion"], "coordination.k8s.io/v1");
     }

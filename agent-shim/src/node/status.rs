@@ -174,7 +174,10 @@ pub fn pod_status(
         ..ContainerStateTerminated::default()
     };
     let (container_state, message) = match state {
-        TaskState::Starting => (waiting("TASK_STARTING", None), "creating main container".into()),
+        TaskState::Starting => (
+            waiting("TASK_STARTING", None),
+            "creating main container".into(),
+        ),
         TaskState::Running { started_at } => (
             K8sContainerState {
                 running: Some(ContainerStateRunning {
@@ -216,7 +219,11 @@ pub fn pod_status(
         state: Some(container_state),
         ..ContainerStatus::default()
     };
-    let ready_reason = (!running).then_some(if state.is_terminal() { "PodCompleted" } else { "ContainersNotReady" });
+    let ready_reason = (!running).then_some(if state.is_terminal() {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    });
     PodStatus {
         phase: Some(state.phase().to_owned()),
         reason: Some(state.reason().to_owned()),
@@ -244,9 +251,17 @@ pub fn same_report(reported: Option<&PodStatus>, desired: &PodStatus) -> bool {
             .as_ref()
             .and_then(|c| c.first())
             .and_then(|c| c.state.as_ref())
-            .map(|s| (s.waiting.is_some(), s.running.is_some(), s.terminated.is_some()))
+            .map(|s| {
+                (
+                    s.waiting.is_some(),
+                    s.running.is_some(),
+                    s.terminated.is_some(),
+                )
+            })
     };
-    reported.phase == desired.phase && reported.reason == desired.reason && kind(reported) == kind(desired)
+    reported.phase == desired.phase
+        && reported.reason == desired.reason
+        && kind(reported) == kind(desired)
 }
 
 #[cfg(test)]
@@ -272,23 +287,58 @@ mod tests {
     fn task_state_follows_the_container_and_the_kill_request() {
         use TerminationReason::*;
         let t0 = ts("2026-01-01T00:00:00Z");
-        let running = ContainerState::Running { started_at: t0, pid: Some(1) };
+        let running = ContainerState::Running {
+            started_at: t0,
+            pid: Some(1),
+        };
         let cases: Vec<(Option<ContainerState>, bool, &str)> = vec![
             (None, false, "TASK_STARTING"),
             (Some(ContainerState::Created), false, "TASK_STARTING"),
             (Some(running.clone()), false, "TASK_RUNNING"),
             (Some(running), true, "TASK_RUNNING"),
-            (Some(ContainerState::Exited(exit(0, Completed))), false, "TASK_FINISHED"),
-            (Some(ContainerState::Exited(exit(0, Completed))), true, "TASK_FINISHED"),
-            (Some(ContainerState::Exited(exit(3, Error))), false, "TASK_FAILED"),
-            (Some(ContainerState::Exited(exit(3, Error))), true, "TASK_FAILED"),
-            (Some(ContainerState::Exited(exit(137, OomKilled))), true, "TASK_FAILED"),
-            (Some(ContainerState::Exited(exit(143, Killed))), true, "TASK_KILLED"),
+            (
+                Some(ContainerState::Exited(exit(0, Completed))),
+                false,
+                "TASK_FINISHED",
+            ),
+            (
+                Some(ContainerState::Exited(exit(0, Completed))),
+                true,
+                "TASK_FINISHED",
+            ),
+            (
+                Some(ContainerState::Exited(exit(3, Error))),
+                false,
+                "TASK_FAILED",
+            ),
+            (
+                Some(ContainerState::Exited(exit(3, Error))),
+                true,
+                "TASK_FAILED",
+            ),
+            (
+                Some(ContainerState::Exited(exit(137, OomKilled))),
+                true,
+                "TASK_FAILED",
+            ),
+            (
+                Some(ContainerState::Exited(exit(143, Killed))),
+                true,
+                "TASK_KILLED",
+            ),
             // Stopped by an earlier agent run for a kill this Pod no longer shows.
-            (Some(ContainerState::Exited(exit(143, Killed))), false, "TASK_FAILED"),
+            (
+                Some(ContainerState::Exited(exit(143, Killed))),
+                false,
+                "TASK_FAILED",
+            ),
         ];
         for (container, kill, reason) in cases {
-            assert_eq!(task_state(container.as_ref(), kill).reason(), reason, "{container:?} kill={kill}");
+            assert_eq!(
+                task_state(container.as_ref(), kill).reason(),
+                reason,
+                "{container:?} kill={kill}"
+            );
         }
     }
 
@@ -298,16 +348,43 @@ mod tests {
         let now = ts("2026-01-01T00:02:00Z");
         let cases = [
             (TaskState::Starting, "Pending", "TASK_STARTING", "waiting"),
-            (TaskState::Running { started_at: t0 }, "Running", "TASK_RUNNING", "running"),
-            (TaskState::Finished(exit(0, TerminationReason::Completed)), "Succeeded", "TASK_FINISHED", "terminated"),
             (
-                TaskState::Failed { exit: None, message: "image x not found".into() },
+                TaskState::Running { started_at: t0 },
+                "Running",
+                "TASK_RUNNING",
+                "running",
+            ),
+            (
+                TaskState::Finished(exit(0, TerminationReason::Completed)),
+                "Succeeded",
+                "TASK_FINISHED",
+                "terminated",
+            ),
+            (
+                TaskState::Failed {
+                    exit: None,
+                    message: "image x not found".into(),
+                },
                 "Failed",
                 "TASK_FAILED",
                 "terminated",
             ),
-            (TaskState::Killed { exit: Some(exit(143, TerminationReason::Killed)) }, "Failed", "TASK_KILLED", "terminated"),
-            (TaskState::Lost { message: "gone".into() }, "Failed", "TASK_LOST", "terminated"),
+            (
+                TaskState::Killed {
+                    exit: Some(exit(143, TerminationReason::Killed)),
+                },
+                "Failed",
+                "TASK_KILLED",
+                "terminated",
+            ),
+            (
+                TaskState::Lost {
+                    message: "gone".into(),
+                },
+                "Failed",
+                "TASK_LOST",
+                "terminated",
+            ),
         ];
         for (state, phase, reason, kind) in cases {
             let status = pod_status(&state, "img", "containerd://t1", t0, now);
@@ -324,7 +401,13 @@ mod tests {
                 "terminated"
             };
             assert_eq!(got, kind, "{reason}");
-            let ready = status.conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").unwrap();
+            let ready = status
+                .conditions
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .unwrap();
             assert_eq!(ready.status == "True", phase == "Running", "{reason}");
         }
     }
@@ -333,7 +416,12 @@ mod tests {
     fn waiting_container_carries_task_starting_so_titus_sees_start_initiated() {
         let t0 = ts("2026-01-01T00:00:00Z");
         let status = pod_status(&TaskState::Starting, "img", "containerd://t1", t0, t0);
-        let waiting = status.container_statuses.unwrap()[0].state.clone().unwrap().waiting.unwrap();
+        let waiting = status.container_statuses.unwrap()[0]
+            .state
+            .clone()
+            .unwrap()
+            .waiting
+            .unwrap();
         assert_eq!(waiting.reason.as_deref(), Some("TASK_STARTING"));
     }
 
@@ -343,7 +431,12 @@ mod tests {
         let oom = exit(137, TerminationReason::OomKilled);
         let state = task_state(Some(&ContainerState::Exited(oom.clone())), false);
         let status = pod_status(&state, "img", "containerd://t1", t0, t0);
-        let t = status.container_statuses.unwrap()[0].state.clone().unwrap().terminated.unwrap();
+        let t = status.container_statuses.unwrap()[0]
+            .state
+            .clone()
+            .unwrap()
+            .terminated
+            .unwrap();
         assert_eq!(t.exit_code, 137);
         assert_eq!(t.signal, Some(9));
         assert_eq!(t.reason.as_deref(), Some("OOMKilled"));
@@ -357,7 +450,10 @@ mod tests {
         let t0 = ts("2026-01-01T00:00:00Z");
         let t1 = ts("2026-01-01T00:00:09Z");
         let starting = pod_status(&TaskState::Starting, "i", "c", t0, t0);
-        assert!(same_report(Some(&pod_status(&TaskState::Starting, "i", "c", t0, t1)), &starting));
+        assert!(same_report(
+            Some(&pod_status(&TaskState::Starting, "i", "c", t0, t1)),
+            &starting
+        ));
         let running = pod_status(&TaskState::Running { started_at: t1 }, "i", "c", t0, t1);
         assert!(!same_report(Some(&starting), &running));
         assert!(!same_report(None, &starting));
