@@ -49,6 +49,14 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         id: &ContainerId,
     ) -> impl Future<Output = Result<ContainerState, RuntimeError>> + Send;
 
+    /// Waits until the container is past `Created` (running or already exited) and returns that
+    /// state. containerd containers are running when `create_and_start` returns; simulated ones
+    /// after their prepare time.
+    fn wait_started(
+        &self,
+        id: &ContainerId,
+    ) -> impl Future<Output = Result<ContainerState, RuntimeError>> + Send;
+
     /// Waits until the container has exited and returns how. Re-attaches to a container started
     /// by an earlier instance of the runtime.
     fn wait(

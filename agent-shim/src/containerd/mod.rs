@@ -567,6 +567,11 @@ impl ContainerRuntime for ContainerdRuntime {
         self.core.state_of(&container).await
     }
 
+    async fn wait_started(&self, id: &ContainerId) -> Result<ContainerState, RuntimeError> {
+        // create_and_start returns once the task runs: there is nothing to wait for.
+        self.status(id).await
+    }
+
     async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
         self.container(id).await?;
         Self::await_exit(id, self.waiter(id), None)

@@ -102,6 +102,8 @@ pub struct NodeAgent<R: ContainerRuntime> {
     runtime: Arc<R>,
     config: AgentConfig,
     events: mpsc::UnboundedSender<AgentEvent>,
+    /// The loop, heartbeat and resync tasks, stopped by [`NodeAgent::shutdown`].
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for NodeAgent<R> {
@@ -138,19 +140,33 @@ impl<R: ContainerRuntime> NodeAgent<R> {
             runtime,
             config,
             events: tx,
+            tasks: Default::default(),
         });
-        tokio::spawn(
-            Loop {
-                agent: agent.clone(),
-                pods: HashMap::new(),
-                flags: HashMap::new(),
-                relist: None,
-            }
-            .run(rx),
-        );
-        tokio::spawn(heartbeats(agent.clone()));
-        tokio::spawn(resyncs(agent.clone()));
+        let state = Loop {
+            agent: agent.clone(),
+            pods: HashMap::new(),
+            flags: HashMap::new(),
+            relist: None,
+        };
+        let handles = [
+            tokio::spawn(state.run(rx)).abort_handle(),
+            tokio::spawn(heartbeats(agent.clone())).abort_handle(),
+            tokio::spawn(resyncs(agent.clone())).abort_handle(),
+        ];
+        if let Ok(mut tasks) = agent.tasks.lock() {
+            tasks.extend(handles);
+        }
         Ok(agent)
+    }
+
+    /// Stops the agent's loop, heartbeat and resync (containers keep running: a new agent
+    /// re-adopts them).
+    pub fn shutdown(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
     }
 
     /// The node's name.
@@ -494,5 +510,9 @@ async fn start_pod<R: ContainerRuntime>(agent: &NodeAgent<R>, pod: &Pod) -> Resu
         .create_and_start(&spec)
         .await
         .map_err(|e| start_error_message(&e))?;
+    // Report Running as soon as it is true, not at the next resync.
+    if let Err(error) = agent.runtime.wait_started(&spec.id).await {
+        tracing::warn!(container = %spec.id, %error, "waiting for the start failed");
+    }
     Ok(())
 }

@@ -100,7 +100,8 @@ impl<R: ContainerRuntime> Fleet<R> {
         }
     }
 
-    fn dispatch(&self, event: AgentEvent) {
+    /// Sends a watch event to the agents it concerns (see [`route`]).
+    pub fn dispatch(&self, event: AgentEvent) {
         match route(&event) {
             Route::Node(node) => {
                 if let Some(agent) = self.agents.get(node) {

@@ -14,6 +14,8 @@ pub mod fleet;
 pub mod pod_spec;
 pub mod registration;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 pub use agent::{AgentConfig, AgentEvent, NodeAgent};
 pub use fleet::Fleet;

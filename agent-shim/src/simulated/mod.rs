@@ -363,6 +363,16 @@ impl ContainerRuntime for SimulatedRuntime {
         Ok(self.receiver(id)?.borrow().clone())
     }
 
+    async fn wait_started(&self, id: &ContainerId) -> Result<ContainerState, RuntimeError> {
+        let mut rx = self.receiver(id)?;
+        let state = rx
+            .wait_for(|s| !matches!(s, ContainerState::Created))
+            .await
+            .map_err(|_| RuntimeError::ContainerNotFound { id: id.clone() })?
+            .clone();
+        Ok(state)
+    }
+
     async fn wait(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
         Self::exited(id, self.receiver(id)?).await
     }
