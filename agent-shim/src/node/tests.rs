@@ -162,6 +162,30 @@ fn deleting(mut pod: Pod) -> Pod {
     pod
 }
 
+/// An API fake, a simulated runtime and an agent started on them.
+async fn world() -> (
+    FakeApi,
+    Arc<SimulatedRuntime>,
+    Arc<NodeAgent<SimulatedRuntime>>,
+) {
+    let api = FakeApi::default();
+    let runtime = runtime();
+    let agent = NodeAgent::start(api.client(), runtime.clone(), config())
+        .await
+        .unwrap();
+    (api, runtime, agent)
+}
+
+/// Waits until the Pod `name` was reported with `reason`.
+async fn until_reported(api: &FakeApi, name: &str, reason: &str) {
+    eventually(
+        &format!("{name} reported {reason}"),
+        Duration::from_secs(60),
+        || api.reasons(name).iter().any(|r| r == reason),
+    )
+    .await;
+}
+
 /// Waits (in paused tokio time) until `cond` holds, at most `limit`.
 async fn eventually(what: &str, limit: Duration, cond: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
@@ -216,11 +240,7 @@ async fn start_registers_the_node_status_and_lease() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pod_runs_to_completion_and_its_states_are_reported_in_order() {
-    let api = FakeApi::default();
-    let runtime = runtime();
-    let agent = NodeAgent::start(api.client(), runtime.clone(), config())
-        .await
-        .unwrap();
+    let (api, runtime, agent) = world().await;
     agent
         .send(AgentEvent::PodChanged(Box::new(pod(
             "task-1",
@@ -229,10 +249,7 @@ async fn a_pod_runs_to_completion_and_its_states_are_reported_in_order() {
             "10s",
         ))))
         .unwrap();
-    eventually("finished reported", Duration::from_secs(60), || {
-        api.reasons("task-1").contains(&"TASK_FINISHED".to_string())
-    })
-    .await;
+    until_reported(&api, "task-1", "TASK_FINISHED").await;
     assert_eq!(
         api.reasons("task-1"),
         vec!["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
@@ -264,11 +281,7 @@ async fn a_pod_runs_to_completion_and_its_states_are_reported_in_order() {
 
 #[tokio::test(start_paused = true)]
 async fn deleting_a_running_pod_stops_it_reports_killed_and_deletes_it_with_grace_zero() {
-    let api = FakeApi::default();
-    let runtime = runtime();
-    let agent = NodeAgent::start(api.client(), runtime.clone(), config())
-        .await
-        .unwrap();
+    let (api, runtime, agent) = world().await;
     let p = pod(
         "task-2",
         "u-2",
@@ -278,10 +291,7 @@ async fn deleting_a_running_pod_stops_it_reports_killed_and_deletes_it_with_grac
     agent
         .send(AgentEvent::PodChanged(Box::new(p.clone())))
         .unwrap();
-    eventually("running reported", Duration::from_secs(30), || {
-        api.reasons("task-2").contains(&"TASK_RUNNING".to_string())
-    })
-    .await;
+    until_reported(&api, "task-2", "TASK_RUNNING").await;
     agent
         .send(AgentEvent::PodChanged(Box::new(deleting(p))))
         .unwrap();
@@ -304,11 +314,7 @@ async fn deleting_a_running_pod_stops_it_reports_killed_and_deletes_it_with_grac
 
 #[tokio::test(start_paused = true)]
 async fn a_missing_image_fails_the_task_without_a_container() {
-    let api = FakeApi::default();
-    let runtime = runtime();
-    let agent = NodeAgent::start(api.client(), runtime.clone(), config())
-        .await
-        .unwrap();
+    let (api, runtime, agent) = world().await;
     agent
         .send(AgentEvent::PodChanged(Box::new(pod(
             "task-3",
@@ -317,10 +323,7 @@ async fn a_missing_image_fails_the_task_without_a_container() {
             "10s",
         ))))
         .unwrap();
-    eventually("failed reported", Duration::from_secs(30), || {
-        api.reasons("task-3").contains(&"TASK_FAILED".to_string())
-    })
-    .await;
+    until_reported(&api, "task-3", "TASK_FAILED").await;
     let status = api.last_status("task-3");
     assert_eq!(status["phase"], "Failed");
     assert!(
@@ -335,19 +338,12 @@ async fn a_missing_image_fails_the_task_without_a_container() {
 
 #[tokio::test(start_paused = true)]
 async fn a_restarted_agent_re_adopts_a_running_container_and_reports_its_exit() {
-    let api = FakeApi::default();
-    let runtime = runtime();
-    let first = NodeAgent::start(api.client(), runtime.clone(), config())
-        .await
-        .unwrap();
+    let (api, runtime, first) = world().await;
     let p = pod("task-4", "u-4", "registry.test/app:1", "30s");
     first
         .send(AgentEvent::PodChanged(Box::new(p.clone())))
         .unwrap();
-    eventually("running reported", Duration::from_secs(30), || {
-        api.reasons("task-4").contains(&"TASK_RUNNING".to_string())
-    })
-    .await;
+    until_reported(&api, "task-4", "TASK_RUNNING").await;
     first.shutdown();
 
     // The restarted agent sees the Pod as the API has it now: status Running.
@@ -359,10 +355,7 @@ async fn a_restarted_agent_re_adopts_a_running_container_and_reports_its_exit() 
     second.send(AgentEvent::RelistStarted).unwrap();
     second.send(AgentEvent::RelistPod(Box::new(seen))).unwrap();
     second.send(AgentEvent::RelistDone).unwrap();
-    eventually("finished reported", Duration::from_secs(60), || {
-        api.reasons("task-4").contains(&"TASK_FINISHED".to_string())
-    })
-    .await;
+    until_reported(&api, "task-4", "TASK_FINISHED").await;
     assert_eq!(
         api.reasons("task-4"),
         vec!["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"],
@@ -373,11 +366,7 @@ async fn a_restarted_agent_re_adopts_a_running_container_and_reports_its_exit() 
 
 #[tokio::test(start_paused = true)]
 async fn an_orphan_container_is_stopped_and_removed_at_the_next_resync() {
-    let api = FakeApi::default();
-    let runtime = runtime();
-    let agent = NodeAgent::start(api.client(), runtime.clone(), config())
-        .await
-        .unwrap();
+    let (api, runtime, agent) = world().await;
     let p = pod(
         "task-5",
         "u-5",
@@ -385,10 +374,7 @@ async fn an_orphan_container_is_stopped_and_removed_at_the_next_resync() {
         "status=StatusRunning",
     );
     agent.send(AgentEvent::PodChanged(Box::new(p))).unwrap();
-    eventually("running", Duration::from_secs(30), || {
-        api.reasons("task-5").contains(&"TASK_RUNNING".to_string())
-    })
-    .await;
+    until_reported(&api, "task-5", "TASK_RUNNING").await;
     // Force-deleted: the Pod is gone without a graceful kill.
     agent
         .send(AgentEvent::PodDeleted { uid: "u-5".into() })
@@ -430,10 +416,7 @@ async fn a_fleet_of_a_thousand_simulated_nodes_registers_and_runs_pods_in_one_pr
     let mut p = pod("task-f", "u-f", "registry.test/app:1", "5s");
     p.spec.as_mut().unwrap().node_name = Some("sim-500".into());
     fleet.dispatch(AgentEvent::PodChanged(Box::new(p)));
-    eventually("finished on sim-500", Duration::from_secs(60), || {
-        api.reasons("task-f").contains(&"TASK_FINISHED".to_string())
-    })
-    .await;
+    until_reported(&api, "task-f", "TASK_FINISHED").await;
     assert_eq!(
         api.reasons("task-f"),
         vec!["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
