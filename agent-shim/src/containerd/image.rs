@@ -159,8 +159,8 @@ pub(crate) fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     chains
 }
 
-/// `sha256:<hex>` of `bytes`.
-pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
+/// `sha256:<hex>` of `bytes` (an OCI content digest).
+pub fn sha256_digest(bytes: &[u8]) -> String {
     let hash = Sha256::digest(bytes);
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");

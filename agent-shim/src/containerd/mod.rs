@@ -14,7 +14,7 @@ mod image;
 mod pull;
 mod spec;
 
-pub(crate) use self::image::sha256_digest;
+pub use self::image::sha256_digest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -70,3 +70,69 @@ async fn a_missing_image_gives_the_typed_not_found_error() -> anyhow::Result<()>
     ));
     Ok(())
 }
+
+/// Pushes `<registry>/busybox:multi`, an OCI index whose arm64 entry is the entrypoint image and
+/// whose amd64 entry is busybox:1, and returns its digest.
+async fn push_index(env: &Env) -> anyhow::Result<String> {
+    use oci_client::client::{ClientConfig, ClientProtocol};
+    use oci_client::secrets::RegistryAuth as OciAuth;
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..ClientConfig::default()
+    });
+    let manifest_type = "application/vnd.oci.image.manifest.v1+json";
+    let mut entries = Vec::new();
+    for (digest, arch) in [
+        (&env.images.entrypoint_digest, "arm64"),
+        (&env.images.busybox_digest, "amd64"),
+    ] {
+        let reference: oci_client::Reference =
+            format!("{}@{digest}", env.images.repository).parse()?;
+        let (bytes, _) = client
+            .pull_manifest_raw(&reference, &OciAuth::Anonymous, &[manifest_type])
+            .await?;
+        entries.push(serde_json::json!({
+            "mediaType": manifest_type, "digest": digest, "size": bytes.len(),
+            "platform": {"architecture": arch, "os": "linux"}
+        }));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    })
+    .to_string();
+    let target: oci_client::Reference = format!("{}:multi", env.images.repository).parse()?;
+    client
+        .push_manifest_raw(
+            &target,
+            index.clone().into_bytes(),
+            http::HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+        )
+        .await?;
+    Ok(titus_agent_shim::containerd::sha256_digest(
+        index.as_bytes(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_index_resolves_to_its_linux_amd64_manifest() -> anyhow::Result<()> {
+    let env = Env::start().await?;
+    let index_digest = push_index(&env).await?;
+    let multi = format!("{}:multi", env.images.repository);
+    let info = env.pull(&multi).await?;
+    assert_eq!(
+        info.digest, index_digest,
+        "the image is named by its index digest"
+    );
+    assert_eq!(
+        info.config.cmd,
+        vec!["/bin/sh", "-c", "echo hello from busybox"],
+        "the amd64 entry (busybox:1), not the arm64 one"
+    );
+    let spec = env.spec("multi", &multi, &[], &[]).await?;
+    let (exit, stdout) = env.run_and_remove(&spec).await?;
+    assert_eq!(exit.code, 0);
+    assert_eq!(stdout, "hello from busybox\n");
+    Ok(())
+}
