@@ -7,6 +7,7 @@
 #   REGISTRY/busybox:entrypoint  ENTRYPOINT ["/bin/echo","image-entrypoint"], CMD ["image-cmd"],
 #                                Env PATH=/bin IMAGE_ONLY=from-image SHARED=from-image, WorkingDir /tmp
 # With DIGEST_DIR, writes each pushed manifest digest to DIGEST_DIR/<tag>.digest.
+# With DEST_CREDS=user:password in the environment, pushes with basic auth.
 set -euo pipefail
 registry=${1:?usage: build-test-image.sh REGISTRY_HOST:PORT [DIGEST_DIR]}
 digest_dir=${2:-}
@@ -46,5 +47,6 @@ umoci gc --layout oci
 for tag in 1 entrypoint; do
   args=(--quiet --dest-tls-verify=false)
   [ -n "$digest_dir" ] && args+=(--digestfile "$digest_dir/$tag.digest")
+  [ -n "${DEST_CREDS:-}" ] && args+=(--dest-creds "$DEST_CREDS")
   skopeo copy "${args[@]}" "oci:oci:$tag" "docker://$registry/busybox:$tag"
 done

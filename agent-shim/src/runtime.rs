@@ -340,7 +340,7 @@ pub struct ImageConfig {
 }
 
 /// Registry credentials for one pull.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub enum RegistryAuth {
     /// No credentials (or the runtime's configured ones for that registry).
     #[default]

@@ -153,20 +153,9 @@ impl ContainerdRuntime {
         // workspace. An already installed provider is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let ctr = Ctr::connect(&config.socket, &config.namespace).await?;
-        let oci = oci_client::Client::new(oci_client::client::ClientConfig {
-            protocol: oci_client::client::ClientProtocol::Https,
-            platform_resolver: Some(Box::new(oci_client::client::linux_amd64_resolver)),
-            ..Default::default()
-        });
-        let plain = oci_client::Client::new(oci_client::client::ClientConfig {
-            protocol: oci_client::client::ClientProtocol::Http,
-            platform_resolver: Some(Box::new(oci_client::client::linux_amd64_resolver)),
-            ..Default::default()
-        });
         let puller = Puller {
             ctr: ctr.clone(),
-            oci,
-            plain_http: plain,
+            clients: Default::default(),
             plain_http_registries: config.plain_http_registries.clone(),
             snapshotter: config.snapshotter.clone(),
             credentials: config.registry_credentials.clone(),

@@ -6,7 +6,7 @@
 //! unpack each layer with `snapshots.prepare → diff.apply → snapshots.commit` keyed by chain id.
 //! Everything already present is skipped, so a second pull only re-reads the manifest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,6 +21,7 @@ use containerd_client::services::v1::{
 use containerd_client::types::Descriptor as CtrDescriptor;
 use futures::{Stream, StreamExt, stream};
 use oci_client::Reference;
+use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth as OciAuth;
@@ -92,10 +93,9 @@ fn ctr_descriptor(media_type: &str, digest: &str, size: i64) -> CtrDescriptor {
 /// Pulls images into one containerd namespace.
 pub(crate) struct Puller {
     pub ctr: Ctr,
-    /// Registry client for HTTPS registries.
-    pub oci: oci_client::Client,
-    /// Registry client for plain-HTTP registries (loopback and configured ones).
-    pub plain_http: oci_client::Client,
+    /// Registry clients by registry and credentials: an `oci_client::Client` keeps the first
+    /// credentials it is given for a registry, so each pair gets its own.
+    pub clients: std::sync::Mutex<HashMap<(String, RegistryAuth), Arc<oci_client::Client>>>,
     pub plain_http_registries: Vec<String>,
     pub snapshotter: String,
     /// Credentials by registry host, used when a pull passes [`RegistryAuth::Anonymous`].
@@ -109,27 +109,36 @@ impl Puller {
         format!("titus-{what}-{}-{n}", std::process::id())
     }
 
-    fn client_for(&self, reference: &Reference) -> &oci_client::Client {
-        if super::uses_plain_http(reference.resolve_registry(), &self.plain_http_registries) {
-            &self.plain_http
-        } else {
-            &self.oci
+    fn client_for(&self, reference: &Reference, auth: &RegistryAuth) -> Arc<oci_client::Client> {
+        let registry = reference.resolve_registry().to_owned();
+        let key = (registry.clone(), auth.clone());
+        let make = || {
+            let protocol = if super::uses_plain_http(&registry, &self.plain_http_registries) {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            };
+            Arc::new(oci_client::Client::new(ClientConfig {
+                protocol,
+                platform_resolver: Some(Box::new(oci_client::client::linux_amd64_resolver)),
+                ..ClientConfig::default()
+            }))
+        };
+        match self.clients.lock() {
+            Ok(mut clients) => clients.entry(key).or_insert_with(make).clone(),
+            Err(_) => make(),
         }
     }
 
-    fn auth_for(&self, reference: &Reference, auth: &RegistryAuth) -> OciAuth {
-        let auth = match auth {
+    /// The credentials for a pull: the ones given, else the configured ones of the registry.
+    fn auth_for(&self, reference: &Reference, auth: &RegistryAuth) -> RegistryAuth {
+        match auth {
             RegistryAuth::Anonymous => self
                 .credentials
                 .get(reference.resolve_registry())
-                .unwrap_or(auth),
-            RegistryAuth::Basic { .. } => auth,
-        };
-        match auth {
-            RegistryAuth::Anonymous => OciAuth::Anonymous,
-            RegistryAuth::Basic { username, password } => {
-                OciAuth::Basic(username.clone(), password.clone())
-            }
+                .cloned()
+                .unwrap_or_default(),
+            RegistryAuth::Basic { .. } => auth.clone(),
         }
     }
 
@@ -144,8 +153,14 @@ impl Puller {
                 image: image.to_owned(),
                 reason: e.to_string(),
             })?;
-        let auth = self.auth_for(&reference, auth);
-        let oci = self.client_for(&reference);
+        let credentials = self.auth_for(&reference, auth);
+        let oci = self.client_for(&reference, &credentials);
+        let auth = match &credentials {
+            RegistryAuth::Anonymous => OciAuth::Anonymous,
+            RegistryAuth::Basic { username, password } => {
+                OciAuth::Basic(username.clone(), password.clone())
+            }
+        };
         let (root_bytes, root_digest) = oci
             .pull_manifest_raw(&reference, &auth, &image::ACCEPTED)
             .await
@@ -224,6 +239,7 @@ impl Puller {
         let stored = self
             .store(
                 image,
+                &oci,
                 &reference,
                 &lease,
                 Stored {
@@ -289,6 +305,7 @@ impl Puller {
     async fn store(
         &self,
         image: &str,
+        oci: &oci_client::Client,
         reference: &Reference,
         lease: &AsciiMetadataValue,
         s: Stored<'_>,
@@ -297,8 +314,7 @@ impl Puller {
             if self.content_exists(&layer.digest).await? {
                 continue;
             }
-            let blob = self
-                .client_for(reference)
+            let blob = oci
                 .pull_blob_stream(reference, &oci_descriptor(layer))
                 .await
                 .map_err(|e| pull_error(image, e))?;

@@ -12,32 +12,66 @@ pub struct TestRegistry {
     // Field order matters: the process dies before its directory is removed.
     child: ChildGuard,
     addr: String,
+    /// `user:password` when the registry requires basic auth.
+    credentials: Option<String>,
     dir: tempfile::TempDir,
 }
 
 impl TestRegistry {
     /// Starts the registry and waits until it accepts connections.
     pub fn start() -> Result<Self, FixtureError> {
+        Self::start_inner(None)
+    }
+
+    /// Starts a registry that requires HTTP basic auth with `username` and `password`.
+    pub fn start_with_basic_auth(username: &str, password: &str) -> Result<Self, FixtureError> {
+        Self::start_inner(Some((username, password)))
+    }
+
+    fn start_inner(auth: Option<(&str, &str)>) -> Result<Self, FixtureError> {
         let dir = temp_dir("titus-registry-")?;
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let config = dir.path().join("registry.yml");
-        let text = format!(
+        let write = |path: &Path, text: String| {
+            std::fs::write(path, text).map_err(|source| FixtureError::Io {
+                action: "writing",
+                path: path.to_owned(),
+                source,
+            })
+        };
+        let mut text = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             dir.path().join("data").display()
         );
-        std::fs::write(&config, text).map_err(|source| FixtureError::Io {
-            action: "writing",
-            path: config.clone(),
-            source,
-        })?;
+        if let Some((username, password)) = auth {
+            // The registry reads bcrypt htpasswd entries; a low cost keeps the test fast.
+            let hash = bcrypt::hash(password, 4).map_err(|e| FixtureError::Io {
+                action: "hashing the test password for",
+                path: dir.path().join("htpasswd"),
+                source: std::io::Error::other(e),
+            })?;
+            let htpasswd = dir.path().join("htpasswd");
+            write(&htpasswd, format!("{username}:{hash}\n"))?;
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: titus-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config = dir.path().join("registry.yml");
+        write(&config, text)?;
         let mut command = Command::new("docker-registry");
         command.arg("serve").arg(&config);
         let mut child = ChildGuard::spawn(command, dir.path().join("registry.log"))?;
         child.wait_ready("docker-registry", Duration::from_secs(10), || {
             std::net::TcpStream::connect(&addr).is_ok()
         })?;
-        Ok(Self { child, addr, dir })
+        let credentials = auth.map(|(u, p)| format!("{u}:{p}"));
+        Ok(Self {
+            child,
+            addr,
+            credentials,
+            dir,
+        })
     }
 
     /// `127.0.0.1:<port>`.
@@ -63,7 +97,12 @@ impl TestRegistry {
             path: digests.clone(),
             source,
         })?;
-        run(Command::new(build_script()).arg(&self.addr).arg(&digests))?;
+        let mut build = Command::new(build_script());
+        build.arg(&self.addr).arg(&digests);
+        if let Some(credentials) = &self.credentials {
+            build.env("DEST_CREDS", credentials);
+        }
+        run(&mut build)?;
         let read = |tag: &str| {
             let path = digests.join(format!("{tag}.digest"));
             std::fs::read_to_string(&path)

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use titus_agent_shim::containerd::ContainerdRuntime;
+use titus_agent_shim::containerd::{ContainerdConfig, ContainerdRuntime};
 use titus_agent_shim::process::resolve_process;
-use titus_agent_shim::testsupport::{TestContainerd, TestImages, TestRegistry};
+use titus_agent_shim::testsupport::{FixtureError, TestContainerd, TestImages, TestRegistry};
 use titus_agent_shim::{
     ContainerId, ContainerRuntime, ContainerSpec, ExitStatus, ImageInfo, LogPaths, RegistryAuth,
     Resources,
@@ -22,8 +22,17 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> anyhow::Result<Self> {
-        let (registry, images, containerd) = tokio::task::spawn_blocking(|| {
-            let registry = TestRegistry::start().context("starting the test registry")?;
+        Self::start_with(TestRegistry::start, |_| {}).await
+    }
+
+    /// A world whose registry `registry` starts and whose runtime configuration `configure`
+    /// adjusts.
+    pub async fn start_with(
+        registry: impl FnOnce() -> Result<TestRegistry, FixtureError> + Send + 'static,
+        configure: impl FnOnce(&mut ContainerdConfig),
+    ) -> anyhow::Result<Self> {
+        let (registry, images, containerd) = tokio::task::spawn_blocking(move || {
+            let registry = registry().context("starting the test registry")?;
             let images = registry
                 .push_test_images()
                 .context("pushing the test images")?;
@@ -31,7 +40,9 @@ impl Env {
             anyhow::Ok((registry, images, containerd))
         })
         .await??;
-        let runtime = ContainerdRuntime::connect(containerd.runtime_config()).await?;
+        let mut config = containerd.runtime_config();
+        configure(&mut config);
+        let runtime = ContainerdRuntime::connect(config).await?;
         Ok(Self {
             runtime,
             images,

@@ -1,5 +1,7 @@
 //! Client-side pulls: by tag, by digest, idempotent, and the typed not-found error.
 
+use titus_agent_shim::containerd::ContainerdRuntime;
+use titus_agent_shim::testsupport::TestRegistry;
 use titus_agent_shim::{ContainerRuntime, RegistryAuth, RuntimeError};
 
 use crate::fixture::Env;
@@ -134,5 +136,48 @@ async fn an_image_index_resolves_to_its_linux_amd64_manifest() -> anyhow::Result
     let (exit, stdout) = env.run_and_remove(&spec).await?;
     assert_eq!(exit.code, 0);
     assert_eq!(stdout, "hello from busybox\n");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_auth_registry_needs_credentials_given_per_pull_or_configured() -> anyhow::Result<()>
+{
+    let env = Env::start_with(
+        || TestRegistry::start_with_basic_auth("titus", "s3cret"),
+        |_| {},
+    )
+    .await?;
+    let image = env.images.busybox.clone();
+    match env.runtime.pull(&image, &RegistryAuth::Anonymous).await {
+        Err(RuntimeError::Pull { reason, .. }) => {
+            assert!(reason.contains("authorized"), "{reason}")
+        }
+        other => panic!("anonymous pull from an auth registry: {other:?}"),
+    }
+    let wrong = RegistryAuth::Basic {
+        username: "titus".into(),
+        password: "wrong".into(),
+    };
+    assert!(matches!(
+        env.runtime.pull(&image, &wrong).await,
+        Err(RuntimeError::Pull { .. })
+    ));
+    let right = RegistryAuth::Basic {
+        username: "titus".into(),
+        password: "s3cret".into(),
+    };
+    let info = env.runtime.pull(&image, &right).await?;
+    assert_eq!(info.digest, env.images.busybox_digest);
+
+    // Credentials configured for the registry serve anonymous pulls.
+    let mut config = env.containerd.runtime_config();
+    config
+        .registry_credentials
+        .insert(env.registry.addr().to_owned(), right);
+    let configured = ContainerdRuntime::connect(config).await?;
+    let info = configured
+        .pull(&env.images.entrypoint, &RegistryAuth::Anonymous)
+        .await?;
+    assert_eq!(info.digest, env.images.entrypoint_digest);
     Ok(())
 }
