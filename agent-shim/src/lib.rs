@@ -8,6 +8,9 @@
 //! - [`simulated::SimulatedRuntime`]: no containers, timings and outcomes from Titus's mock-agent
 //!   annotations, cheap enough for thousands of containers in one process.
 //!
+//! The node half, [`node`], registers a Node, renews its Lease, watches the Pods bound to it and
+//! drives them through a runtime (one node, or a fleet of simulated nodes in one process).
+//!
 //! Pure helpers the node half calls: [`process`] (Docker entryPoint/command rules, env merge,
 //! shell splitting) and [`titus_env`] (the environment the Titus agent injects).
 //! With the `test-support` feature, [`testsupport`] starts a private OCI registry and a private

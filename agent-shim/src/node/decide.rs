@@ -143,6 +143,13 @@ pub fn decide(pod: Option<&PodView>, local: &LocalView) -> Vec<Action> {
             report(&mut plan, TaskState::Starting);
             plan.push(Action::Start);
         }
+        // Created but never started, and no start in progress: an earlier agent died between
+        // create and start. It never ran, so it is safe to create it again.
+        Some(ContainerState::Created) if !local.starting => {
+            plan.push(Action::RemoveContainer);
+            report(&mut plan, TaskState::Starting);
+            plan.push(Action::Start);
+        }
         Some(_) => report(&mut plan, state),
     }
     plan
