@@ -13,7 +13,7 @@
 //!
 //! Pure helpers the node half calls: [`process`] (Docker entryPoint/command rules, env merge,
 //! shell splitting) and [`titus_env`] (the environment the Titus agent injects).
-//! With the `test-support` feature, [`testsupport`] starts a private OCI registry and a private
+//! With the `test-support` feature, `testsupport` starts a private OCI registry and a private
 //! containerd and builds the test images.
 
 // Tests may unwrap: a panic is a test failure with a location.

@@ -2,7 +2,7 @@
 //! snapshots, cgroup v1 limits under `<cgroup_parent>/<id>`, stdout/stderr appended to files.
 //!
 //! Reading order: [`ContainerdRuntime::connect`], then the trait methods below; image pulls are in
-//! [`pull`], the OCI spec in [`spec`], exit and OOM evidence in [`exit`].
+//! `pull.rs`, the OCI spec in `spec.rs`, exit and OOM evidence in `exit.rs`.
 //!
 //! Recovery: containers carry the [`labels::MANAGED`] label and the agent's labels; the start time
 //! and stop requests are written back as labels, so a new instance (after an agent restart)
