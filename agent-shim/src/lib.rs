@@ -1,1 +1,36 @@
-//! Placeholder: filled in by its issue.
+//! The Titus agent: everything that runs a task's container on one machine.
+//!
+//! Start reading at [`runtime::ContainerRuntime`], the one narrow trait the node half (registering
+//! a Node, watching the Pods bound to it, reporting their status) drives. It has two
+//! implementations:
+//! - [`containerd::ContainerdRuntime`]: real containers through containerd's gRPC API (client-side
+//!   image pull into containerd's content store, runc v2 shim, overlayfs, cgroup v1 limits);
+//! - [`simulated::SimulatedRuntime`]: no containers, timings and outcomes from Titus's mock-agent
+//!   annotations, cheap enough for thousands of containers in one process.
+//!
+//! The node half, [`node`], registers a Node, renews its Lease, watches the Pods bound to it and
+//! drives them through a runtime (one node, or a fleet of simulated nodes in one process).
+//!
+//! Pure helpers the node half calls: [`process`] (Docker entryPoint/command rules, env merge,
+//! shell splitting) and [`titus_env`] (the environment the Titus agent injects).
+//! With the `test-support` feature, `testsupport` starts a private OCI registry and a private
+//! containerd and builds the test images.
+
+// Tests may unwrap: a panic is a test failure with a location.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod containerd;
+pub mod labels;
+pub mod node;
+pub mod process;
+pub mod runtime;
+pub mod simulated;
+#[cfg(feature = "test-support")]
+pub mod testsupport;
+pub mod titus_env;
+
+pub use runtime::{
+    ContainerHandle, ContainerId, ContainerRuntime, ContainerSpec, ContainerState, CpuLimit,
+    ExitStatus, ImageConfig, ImageInfo, LogPaths, ManagedContainer, ProcessSpec, RegistryAuth,
+    Resources, RuntimeError, TerminationReason,
+};
