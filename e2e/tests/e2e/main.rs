@@ -1,0 +1,8 @@
+//! End-to-end tests with real clients (kubectl 1.33, helm 4, kube-rs) against `titus`.
+//! One test binary, so the (large) binaries link once.
+
+mod apiserver_durability;
+mod apiserver_helm;
+mod apiserver_kube_client;
+mod apiserver_kubectl;
+mod support;
