@@ -7,6 +7,7 @@
 //!   queue ([`queue`]), hard constraints filter ([`constraints`]), bin packing and soft
 //!   constraints score ([`fitness`]), failures are explained and unmet demand grouped by shape
 //!   ([`failure`]).
+//! - [`workload`]: the JSON workload format the `scheduler-bench` binary replays.
 //!
 //! Start with `docs/scheduler.md` for the rules and formulas, then [`placement::schedule`].
 
@@ -19,6 +20,7 @@ pub mod placement;
 mod queue;
 pub mod resources;
 mod slab;
+pub mod workload;
 
 pub use cluster::{ClusterError, ClusterState};
 pub use constraints::{ConstraintError, ConstraintName, ConstraintSet};
