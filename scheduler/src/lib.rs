@@ -1,4 +1,5 @@
-//! The Titus scheduler's pure core, in the style of Netflix Fenzo.
+//! The Titus scheduler's pure core, in the style of Netflix Fenzo, and the Mesos v1 scheduler
+//! HTTP API pieces that feed it from a Mesos master.
 //!
 //! - [`model`]: agents (offers), task requests, capacity groups; [`resources`]: resource vectors.
 //! - [`cluster::ClusterState`]: the incremental index adapters feed with events (agent
@@ -8,6 +9,8 @@
 //!   constraints score ([`fitness`]), failures are explained and unmet demand grouped by shape
 //!   ([`failure`]).
 //! - [`workload`]: the JSON workload format the `scheduler-bench` binary replays.
+//! - [`mesos`]: RecordIO, the v1 scheduler Call/Event JSON, offer and task-state mapping, and the
+//!   async `MesosFramework` driver.
 //!
 //! Start with `docs/scheduler.md` for the rules and formulas, then [`placement::schedule`].
 
@@ -15,6 +18,7 @@ pub mod cluster;
 pub mod constraints;
 pub mod failure;
 pub mod fitness;
+pub mod mesos;
 pub mod model;
 pub mod placement;
 mod queue;
