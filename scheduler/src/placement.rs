@@ -165,6 +165,8 @@ struct Plan<'t> {
     hard: ConstraintSet,
     soft: ConstraintSet,
     soft_count: usize,
+    /// Soft constraints on agent attributes (1.0 each where they match).
+    soft_attribute_count: usize,
     gpu_task: bool,
 }
 
@@ -385,12 +387,8 @@ impl Engine<'_, '_> {
                 let target = sig.zone.as_deref().map(zone_counts);
                 soft_sum += zone_balance_fitness(target, all_counts(), expected);
             }
-            let attribute_soft = soft
-                .active()
-                .filter(|name| is_attribute_constraint(*name))
-                .count();
             let failing = soft.attribute_failures(&attributes).count();
-            soft_sum += (attribute_soft - failing) as f64;
+            soft_sum += plan.soft_attribute_count.saturating_sub(failing) as f64;
         }
         Verdict::Fits(ClassFit {
             soft_sum,
@@ -609,11 +607,16 @@ fn plan(task: &TaskRequest) -> Result<Plan<'_>, String> {
     let hard = ConstraintSet::parse(&task.hard_constraints).map_err(|e| format!("hard: {e}"))?;
     let soft = ConstraintSet::parse(&task.soft_constraints).map_err(|e| format!("soft: {e}"))?;
     let soft_count = soft.active().count();
+    let soft_attribute_count = soft
+        .active()
+        .filter(|n| is_attribute_constraint(*n))
+        .count();
     Ok(Plan {
         task,
         hard,
         soft,
         soft_count,
+        soft_attribute_count,
         gpu_task: task.resources.gpu > 0,
     })
 }
