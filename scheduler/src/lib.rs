@@ -5,7 +5,7 @@
 //! - [`cluster::ClusterState`]: the incremental index adapters feed with events (agent
 //!   added/updated/removed, task bound/finished).
 //! - [`placement::schedule`]: one scheduling iteration: tiers and capacity groups order the
-//!   queue ([`queue`]), hard constraints filter ([`constraints`]), bin packing and soft
+//!   queue (`queue.rs`), hard constraints filter ([`constraints`]), bin packing and soft
 //!   constraints score ([`fitness`]), failures are explained and unmet demand grouped by shape
 //!   ([`failure`]).
 //! - [`workload`]: the JSON workload format the `scheduler-bench` binary replays.

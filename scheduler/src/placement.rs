@@ -1,6 +1,6 @@
 //! `schedule()`: one Fenzo-style scheduling iteration over the cluster index.
 //!
-//! For each pending task, in tiered-queue order ([`crate::queue`]):
+//! For each pending task, in tiered-queue order (`queue.rs`, see `docs/scheduler.md`):
 //!
 //! 1. parse its constraints; check its capacity group may use capacity now;
 //! 2. evaluate every agent class of the [`ClusterState`]: instance-group lifecycle, tier, GPU
@@ -156,6 +156,13 @@ pub fn schedule(
     demand.sort_by(|a, b| b.tasks.cmp(&a.tasks).then_with(|| a.shape.cmp(&b.shape)));
     let mut result = engine.result;
     result.unmet_demand = demand;
+    tracing::debug!(
+        tasks = result.stats.tasks,
+        placed = result.assignments.len(),
+        failed = result.failures.len(),
+        classes = result.stats.agent_classes,
+        "scheduling iteration"
+    );
     result
 }
 

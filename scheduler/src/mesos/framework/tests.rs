@@ -390,3 +390,60 @@ async fn kill_names_the_agent_and_the_killed_update_maps_to_finished_killed() {
         Some((TitusTaskState::Finished, TitusReasonCode::Killed))
     );
 }
+
+#[tokio::test]
+async fn offers_feed_the_scheduler_and_its_assignment_is_launched() {
+    use crate::mesos::offers::task_resources;
+    use crate::{ClusterState, Resources, SchedulerConfig, TaskRequest, schedule};
+
+    let master = FakeMaster::start(Duration::from_millis(200)).await.unwrap();
+    let (framework, mut events) = start(config(&master)).await;
+    master
+        .offer("big", "S1", resources(16.0, 65_536.0), vec![])
+        .unwrap();
+    let small_offer = master
+        .offer("small", "S2", resources(4.0, 16_384.0), vec![])
+        .unwrap();
+    next_event(&mut events, "two hosts", |e| {
+        matches!(e, FrameworkEvent::OffersChanged { hosts: 2 })
+    })
+    .await;
+
+    let mut state = ClusterState::new();
+    for host in framework.offers().await.unwrap() {
+        state.upsert_agent(host.agent).unwrap();
+    }
+    let ask = Resources {
+        cpu_milli: 2_000,
+        memory_mb: 1_024,
+        pods: 1,
+        ..Resources::ZERO
+    };
+    let result = schedule(
+        &mut state,
+        &[TaskRequest::new("t1", "j1", ask)],
+        &[],
+        &SchedulerConfig::default(),
+    );
+    let assignment = &result.assignments[0];
+    assert_eq!(
+        assignment.agent_id, "small",
+        "bin packing prefers the host it fills most"
+    );
+
+    let mut info = task("t1");
+    info.resources = task_resources(&ask);
+    framework
+        .launch(&assignment.agent_id, vec![info])
+        .await
+        .unwrap();
+    let calls = master.calls();
+    let accept = call_body(calls_of(&calls, CallType::Accept)[0])
+        .accept
+        .clone()
+        .unwrap();
+    assert_eq!(accept.offer_ids, vec![Id::new(small_offer)]);
+    let launched = &accept.operations[0].launch.as_ref().unwrap().task_infos[0];
+    assert_eq!(launched.agent_id, Id::new("S2"));
+    assert_eq!(launched.resources, resources(2.0, 1_024.0));
+}
