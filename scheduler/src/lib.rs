@@ -1,1 +1,42 @@
-//! Placeholder: filled in by its issue.
+//! The Titus scheduler's pure core, in the style of Netflix Fenzo, and the Mesos v1 scheduler
+//! HTTP API pieces that feed it from a Mesos master.
+//!
+//! - [`model`]: agents (offers), task requests, capacity groups; [`resources`]: resource vectors.
+//! - [`cluster::ClusterState`]: the incremental index adapters feed with events (agent
+//!   added/updated/removed, task bound/finished).
+//! - [`placement::schedule`]: one scheduling iteration: tiers and capacity groups order the
+//!   queue (`queue.rs`), hard constraints filter ([`constraints`]), bin packing and soft
+//!   constraints score ([`fitness`]), failures are explained and unmet demand grouped by shape
+//!   ([`failure`]).
+//! - [`workload`]: the JSON workload format the `scheduler-bench` binary replays.
+//! - [`mesos`]: RecordIO, the v1 scheduler Call/Event JSON, offer and task-state mapping, and the
+//!   async `MesosFramework` driver.
+//!
+//! Start with `docs/scheduler.md` for the rules and formulas, then [`placement::schedule`].
+
+pub mod cluster;
+pub mod constraints;
+pub mod failure;
+pub mod fitness;
+pub mod mesos;
+pub mod model;
+pub mod placement;
+mod queue;
+pub mod resources;
+mod slab;
+pub mod workload;
+
+pub use cluster::{ClusterError, ClusterState};
+pub use constraints::{ConstraintError, ConstraintName, ConstraintSet};
+pub use failure::{
+    AgentRejection, DemandShape, FailureCause, PlacementFailure, RejectionCount, UnmetDemand,
+};
+pub use fitness::FitnessConfig;
+pub use model::{
+    Agent, CapacityGroupSpec, DEFAULT_CAPACITY_GROUP, InstanceGroupLifecycle, JobType, PlacedTask,
+    TaskRequest, Tier,
+};
+pub use placement::{
+    Assignment, GpuAgentPolicy, IterationStats, SchedulerConfig, SchedulingResult, schedule,
+};
+pub use resources::{ResourceError, ResourceKind, Resources};
