@@ -59,14 +59,15 @@ pub fn titus_bin() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().context("locating the test executable")?;
-    // target/debug/deps/<test> -> target/debug/titus
-    let candidate = exe.parent().and_then(Path::parent).map(|d| d.join("titus"));
-    match candidate {
-        Some(path) if path.exists() => Ok(path),
-        _ => bail!(
-            "the titus binary is not built: run `cargo build -p titus` first (scripts/test.sh does), or set TITUS_BIN"
-        ),
-    }
+    // Tests live in target/<profile>/deps/, binaries in target/<profile>/; titus is in the latter.
+    let dir = exe
+        .parent()
+        .context("the test executable has no directory")?;
+    [Some(dir.join("titus")), dir.parent().map(|d| d.join("titus"))]
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
+        .context("the titus binary is not built: run `cargo build -p titus` first (scripts/test.sh does), or set TITUS_BIN")
 }
 
 /// A tool (kubectl, helm) from `.tools/bin` or `PATH`.
