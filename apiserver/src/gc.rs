@@ -120,18 +120,22 @@ async fn finalize(
             cleanup_crd(server, def, obj, opts).await
         }
         Some(BuiltinId::Pod) => {
+            // Like Kubernetes' pod GC: a terminating pod whose node is gone has nobody to finish
+            // it; once its grace period is over, remove it.
             let node = value
                 .pointer("/spec/nodeName")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let nodes = server.builtin_def(BuiltinId::Node);
-            if finalizers.is_empty()
-                && !node.is_empty()
+            let overdue = meta::meta_str(&value, "deletionTimestamp")
+                .and_then(meta::parse_time)
+                .is_some_and(|deadline| deadline <= jiff::Timestamp::now());
+            let node_gone = !node.is_empty()
                 && server
                     .store
                     .get(&nodes.storage, &ObjectKey::new("", node))
-                    .is_none()
-            {
+                    .is_none();
+            if finalizers.is_empty() && overdue && node_gone {
                 let now = DeleteOptions {
                     grace_period_seconds: Some(0),
                     ..DeleteOptions::default()
