@@ -1,7 +1,7 @@
 //! The API server's behaviours through a real client (kube-rs) on an in-process server:
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! garbage collection, namespaces, pods (grace, binding, eviction), collections, dry runs,
 //! selectors and names.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
