@@ -224,3 +224,98 @@ async fn invalid_objects_are_refused_with_422_naming_the_field_and_nothing_is_st
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn kubectl_imperative_creates_of_built_in_kinds_work_and_namespaces_delete_with_their_content()
+-> anyhow::Result<()> {
+    // kubectl's typed commands send protobuf bodies; these kinds must be accepted.
+    let cluster = Cluster::apiserver().await?;
+    cluster.kubectl(&["create", "namespace", "team-a"])?;
+    cluster.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=mode=fast",
+    ])?;
+    cluster.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "secret",
+        "generic",
+        "token",
+        "--from-literal=value=s3cret",
+    ])?;
+    cluster.kubectl(&["-n", "team-a", "create", "serviceaccount", "runner"])?;
+    cluster.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "role",
+        "reader",
+        "--verb=get,list",
+        "--resource=pods",
+    ])?;
+    cluster.kubectl(&[
+        "-n",
+        "team-a",
+        "create",
+        "rolebinding",
+        "runner-reads",
+        "--role=reader",
+        "--serviceaccount=team-a:runner",
+    ])?;
+    assert_eq!(
+        cluster.kubectl(&[
+            "-n",
+            "team-a",
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.mode}"
+        ])?,
+        "fast"
+    );
+    assert_eq!(
+        cluster.kubectl(&[
+            "-n",
+            "team-a",
+            "get",
+            "secret",
+            "token",
+            "-o",
+            "jsonpath={.type}"
+        ])?,
+        "Opaque"
+    );
+    let rules = cluster.kubectl(&[
+        "-n",
+        "team-a",
+        "get",
+        "role",
+        "reader",
+        "-o",
+        "jsonpath={.rules[0].verbs}",
+    ])?;
+    assert_eq!(rules, r#"["get","list"]"#);
+    cluster.kubectl(&["delete", "namespace", "team-a"])?;
+    wait_for(
+        "the namespace and its content to be gone",
+        Duration::from_secs(20),
+        || async {
+            let out = cluster.kubectl_output(&["get", "namespace", "team-a"])?;
+            Ok((!out.status.success()).then_some(()))
+        },
+    )
+    .await?;
+    assert!(
+        cluster
+            .kubectl(&["get", "configmaps", "-A"])?
+            .lines()
+            .all(|l| !l.contains("settings"))
+    );
+    Ok(())
+}
