@@ -1,13 +1,16 @@
 //! The `titus` command: runs the components of this Titus reimplementation, alone or together.
 //!
 //! - `titus up` runs everything on one machine on an embedded API server;
-//! - `titus apiserver` runs only the embedded Kubernetes-compatible API server.
+//! - `titus apiserver` runs only the embedded Kubernetes-compatible API server;
+//! - `titus crds` prints the CustomResourceDefinitions.
+//!
+//! Each subcommand lives in its own module and only wires library crates together.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod apiserver;
+mod crds;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,22 +26,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the whole system on this machine on an embedded API server.
-    Up(ServeArgs),
+    Up(apiserver::ServeArgs),
     /// Run only the embedded Kubernetes-compatible API server.
-    Apiserver(ServeArgs),
-}
-
-#[derive(Args, Debug, Clone)]
-struct ServeArgs {
-    /// Directory for stored objects, certificates and the kubeconfig.
-    #[arg(long, default_value = ".titus")]
-    data_dir: PathBuf,
-    /// Address the API server listens on.
-    #[arg(long, default_value = "127.0.0.1:6443")]
-    bind: SocketAddr,
-    /// Acknowledge writes without fsync (faster, loses recent writes on power failure).
-    #[arg(long)]
-    no_fsync: bool,
+    Apiserver(apiserver::ServeArgs),
+    /// Print the CustomResourceDefinitions of the Titus kinds as YAML.
+    Crds,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,31 +48,8 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) | Command::Apiserver(args) => run_apiserver(args).await,
+            Command::Up(args) | Command::Apiserver(args) => apiserver::run(args).await,
+            Command::Crds => crds::run(),
         }
     })
-}
-
-async fn run_apiserver(args: ServeArgs) -> anyhow::Result<()> {
-    let running = titus_apiserver::start(titus_apiserver::ApiServerConfig {
-        data_dir: Some(args.data_dir.clone()),
-        bind: args.bind,
-        fsync: !args.no_fsync,
-        extra_sans: Vec::new(),
-    })
-    .await
-    .context("starting the API server")?;
-    let kubeconfig_path = args.data_dir.join("kubeconfig");
-    std::fs::write(&kubeconfig_path, running.kubeconfig())
-        .with_context(|| format!("writing {}", kubeconfig_path.display()))?;
-    let absolute = std::fs::canonicalize(&kubeconfig_path).unwrap_or(kubeconfig_path);
-    println!("titus API server listening on {}", running.url());
-    println!("  export KUBECONFIG={}", absolute.display());
-    println!("  kubectl get namespaces");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    println!("shutting down");
-    running.stop().await;
-    Ok(())
 }
