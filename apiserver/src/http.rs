@@ -127,6 +127,14 @@ fn reply_response(reply: Reply) -> Response<Body> {
             }
             resp
         }
+        Reply::List(body) => {
+            let stream = futures::stream::iter(body).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(BodyExt::boxed(StreamBody::new(stream)))
+                .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+        }
         Reply::Stream(rx) => {
             let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
                 .map(|b| Ok::<_, Infallible>(Frame::data(b)));

@@ -106,6 +106,50 @@ pub enum Reply {
     },
     /// Newline-delimited watch events.
     Stream(mpsc::Receiver<Bytes>),
+    /// A list streamed in chunks straight from the stored objects (no whole-list buffer).
+    List(ListBody),
+}
+
+/// A list response body produced chunk by chunk.
+#[derive(Debug)]
+pub struct ListBody {
+    head: Option<Bytes>,
+    objects: std::vec::IntoIter<Arc<StoredObject>>,
+    first: bool,
+    done: bool,
+}
+
+/// Chunks of a streamed list are about this large.
+const LIST_CHUNK: usize = 64 * 1024;
+
+impl Iterator for ListBody {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if let Some(head) = self.head.take() {
+            return Some(head);
+        }
+        if self.done {
+            return None;
+        }
+        let mut chunk = BytesMut::with_capacity(LIST_CHUNK + 4096);
+        while chunk.len() < LIST_CHUNK {
+            match self.objects.next() {
+                Some(obj) => {
+                    if !std::mem::take(&mut self.first) {
+                        chunk.put_u8(b',');
+                    }
+                    chunk.put_slice(&obj.json);
+                }
+                None => {
+                    chunk.put_slice(b"]}");
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        Some(chunk.freeze())
+    }
 }
 
 impl Reply {
@@ -222,11 +266,12 @@ impl Server {
             list_meta["continue"] = json!(encode_continue(rv, &last.key));
         }
         match repr {
-            Representation::Object if !needs_conversion(def) => Ok(Reply::Json {
-                status: 200,
-                body: concat_list(&def.api_version(), &def.list_kind, &list_meta, &objects),
-                warnings: Vec::new(),
-            }),
+            Representation::Object if !needs_conversion(def) => Ok(Reply::List(list_body(
+                &def.api_version(),
+                &def.list_kind,
+                &list_meta,
+                objects,
+            ))),
             Representation::Object => {
                 let items: Vec<Value> = objects
                     .iter()
@@ -479,31 +524,24 @@ pub fn represent_written(def: &ResourceDef, obj: Value, repr: Representation) ->
     represent_one(def, obj, repr)
 }
 
-fn concat_list(
+fn list_body(
     api_version: &str,
     kind: &str,
     list_meta: &Value,
-    objects: &[Arc<StoredObject>],
-) -> Bytes {
-    let size: usize = objects.iter().map(|o| o.json.len() + 1).sum();
-    let mut out = BytesMut::with_capacity(size + 128);
-    out.put_slice(
-        format!(
-            "{{\"apiVersion\":{},\"kind\":{},\"metadata\":{},\"items\":[",
-            json!(api_version),
-            json!(kind),
-            list_meta
-        )
-        .as_bytes(),
+    objects: Vec<Arc<StoredObject>>,
+) -> ListBody {
+    let head = format!(
+        "{{\"apiVersion\":{},\"kind\":{},\"metadata\":{},\"items\":[",
+        json!(api_version),
+        json!(kind),
+        list_meta
     );
-    for (i, obj) in objects.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        out.put_slice(&obj.json);
+    ListBody {
+        head: Some(Bytes::from(head)),
+        objects: objects.into_iter(),
+        first: true,
+        done: false,
     }
-    out.put_slice(b"]}");
-    out.freeze()
 }
 
 #[cfg(test)]
@@ -530,6 +568,43 @@ mod tests {
             Representation::Metadata
         );
         assert!(Representation::negotiate("application/vnd.kubernetes.protobuf", meta).is_err());
+    }
+
+    #[test]
+    fn streamed_lists_are_valid_json_in_bounded_chunks() {
+        let objects: Vec<Arc<StoredObject>> = (0..3000)
+            .map(|i| {
+                Arc::new(StoredObject {
+                    key: ObjectKey::new("ns", format!("o{i}")),
+                    rv: i,
+                    json: Bytes::from(format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(40))),
+                    uid: String::new(),
+                    labels: Default::default(),
+                    fields: Vec::new(),
+                    owner_uids: Vec::new(),
+                    deleting: false,
+                })
+            })
+            .collect();
+        let chunks: Vec<Bytes> = list_body(
+            "v1",
+            "ConfigMapList",
+            &json!({"resourceVersion": "9"}),
+            objects,
+        )
+        .collect();
+        assert!(chunks.len() > 2 && chunks.iter().all(|c| c.len() < LIST_CHUNK + 4096));
+        let whole: Vec<u8> = chunks.concat();
+        let parsed: Value = serde_json::from_slice(&whole).unwrap();
+        assert_eq!(parsed["items"].as_array().unwrap().len(), 3000);
+        assert_eq!(parsed["items"][2999]["i"], 2999);
+        let empty: Vec<u8> = list_body("v1", "L", &json!({}), Vec::new())
+            .collect::<Vec<_>>()
+            .concat();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&empty).unwrap()["items"],
+            json!([])
+        );
     }
 
     #[test]

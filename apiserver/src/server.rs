@@ -211,19 +211,10 @@ impl Server {
         self.store.set_field_extractor(
             &def.storage,
             Arc::new(move |obj: &Value| {
-                let mut fields = vec![
-                    ("metadata.name".to_owned(), meta::name(obj).to_owned()),
-                    (
-                        "metadata.namespace".to_owned(),
-                        meta::namespace(obj).to_owned(),
-                    ),
-                ];
-                fields.extend(
-                    labels
-                        .iter()
-                        .map(|l| (l.clone(), builtin::field_value(obj, l))),
-                );
-                fields
+                labels
+                    .iter()
+                    .map(|l| (l.clone(), builtin::field_value(obj, l)))
+                    .collect()
             }),
         );
     }

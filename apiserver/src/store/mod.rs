@@ -85,12 +85,18 @@ impl StoredObject {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
     }
 
-    /// Value of a selectable field, if the resource has it.
+    /// Value of a selectable field, if the resource has it (`metadata.name` and
+    /// `metadata.namespace` always).
     pub fn field(&self, path: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, v)| v.as_str())
+        match path {
+            "metadata.name" => Some(&self.key.name),
+            "metadata.namespace" => Some(&self.key.namespace),
+            _ => self
+                .fields
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, v)| v.as_str()),
+        }
     }
 }
 
