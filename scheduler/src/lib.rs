@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod constraints;
 pub mod failure;
 pub mod fitness;
+pub mod kube;
 pub mod mesos;
 pub mod model;
 pub mod placement;
@@ -37,6 +38,6 @@ pub use model::{
     TaskRequest, Tier,
 };
 pub use placement::{
-    Assignment, GpuAgentPolicy, IterationStats, SchedulerConfig, SchedulingResult, schedule,
+    Assignment, GpuAgentPolicy, IterationStats, PlacementConfig, SchedulingResult, schedule,
 };
 pub use resources::{ResourceError, ResourceKind, Resources};
