@@ -162,12 +162,15 @@ impl Runner {
 
     async fn act(&mut self, plan: &IterationPlan, now: Timestamp) {
         let concurrency = self.config.write_concurrency.max(1);
-        let writer = &self.writer;
-        let bound: Vec<(String, Result<(), kube::Error>)> = futures::stream::iter(&plan.binds)
-            .map(|bind| async move { (bind.key.clone(), writer.bind(bind).await) })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+        let bound: Vec<(String, Result<(), kube::Error>)> =
+            futures::stream::iter(plan.binds.clone())
+                .map(|bind| {
+                    let writer = self.writer.clone();
+                    async move { (bind.key.clone(), writer.bind(&bind).await) }
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
         for (key, outcome) in bound {
             SchedulerMetrics::count(&self.metrics.binds, outcome.is_ok());
             if let Err(error) = outcome {
@@ -176,15 +179,18 @@ impl Runner {
             }
         }
         let marked: Vec<(String, Result<(), kube::Error>)> =
-            futures::stream::iter(&plan.unschedulable)
-                .map(|mark| async move {
-                    let outcome = writer.mark_unschedulable(mark, now).await;
-                    if outcome.is_ok()
-                        && let Err(error) = writer.failed_scheduling_event(mark).await
-                    {
-                        log_write_error("event", &mark.key, &error);
+            futures::stream::iter(plan.unschedulable.clone())
+                .map(|mark| {
+                    let writer = self.writer.clone();
+                    async move {
+                        let outcome = writer.mark_unschedulable(&mark, now).await;
+                        if outcome.is_ok()
+                            && let Err(error) = writer.failed_scheduling_event(&mark).await
+                        {
+                            log_write_error("event", &mark.key, &error);
+                        }
+                        (mark.key.clone(), outcome)
                     }
-                    (mark.key.clone(), outcome)
                 })
                 .buffer_unordered(concurrency)
                 .collect()
