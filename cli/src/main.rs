@@ -1,13 +1,16 @@
 //! The `titus` command: runs the components of this Titus reimplementation, alone or together.
 //!
 //! - `titus up` runs everything on one machine on an embedded API server;
-//! - `titus apiserver` runs only the embedded Kubernetes-compatible API server.
+//! - `titus apiserver` runs only the embedded Kubernetes-compatible API server;
+//! - `titus scheduler` runs the Titus scheduler against any Kubernetes API (`cli/src/scheduler.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+
+mod scheduler;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,6 +29,8 @@ enum Command {
     Up(ServeArgs),
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(ServeArgs),
+    /// Run the Titus scheduler against a Kubernetes API (and optionally a Mesos master).
+    Scheduler(scheduler::SchedulerArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -57,6 +62,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => run_apiserver(args).await,
+            Command::Scheduler(args) => scheduler::run(args).await,
         }
     })
 }
