@@ -3,13 +3,17 @@
 //! - `POST pods/{name}/binding` (the only way it places a Pod);
 //! - a strategic-merge patch of the Pod's `PodScheduled` condition (`False`, `Unschedulable`,
 //!   the aggregated reasons), like kube-scheduler;
-//! - an `events.k8s.io` Event `FailedScheduling` on the Pod's `TitusTask` (kube-runtime
-//!   [`Recorder`], which folds repeats into a series);
+//! - an `events.k8s.io` Event `FailedScheduling` on the Pod's `TitusTask`, one per new
+//!   diagnosis (the condition write decides when: an unchanged diagnosis writes nothing, so
+//!   there is nothing to fold into a series; kube-runtime's `Recorder` would also keep the first
+//!   note of a series, hiding a changed diagnosis);
 //! - the unmet demand, server-side applied to ConfigMap `titus-scheduler-demand`.
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use titus_crds::constants::events;
 
@@ -27,13 +31,14 @@ pub const DEMAND_KEY: &str = "demand.json";
 #[derive(Clone)]
 pub struct Writer {
     client: kube::Client,
-    recorder: Recorder,
+    instance: String,
     namespace: String,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
+            .field("instance", &self.instance)
             .field("namespace", &self.namespace)
             .finish()
     }
@@ -43,16 +48,9 @@ impl Writer {
     /// A writer whose Events name `instance` as the reporting instance and whose ConfigMaps
     /// live in `namespace`.
     pub fn new(client: kube::Client, namespace: &str, instance: &str) -> Writer {
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: FIELD_MANAGER.to_string(),
-                instance: Some(instance.to_string()),
-            },
-        );
         Writer {
             client,
-            recorder,
+            instance: instance.to_string(),
             namespace: namespace.to_string(),
         }
     }
@@ -86,7 +84,7 @@ impl Writer {
     pub async fn mark_unschedulable(
         &self,
         mark: &MarkUnschedulable,
-        now: jiff::Timestamp,
+        now: Timestamp,
     ) -> Result<(), kube::Error> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &mark.namespace);
         let mut condition = json!({
@@ -109,27 +107,43 @@ impl Writer {
         .map(|_| ())
     }
 
-    /// Publishes a `FailedScheduling` Warning Event about the Pod's task.
+    /// Publishes a `FailedScheduling` Warning Event about the Pod's task at `now`.
     ///
     /// # Errors
     /// The API's answer.
     pub async fn failed_scheduling_event(
         &self,
         mark: &MarkUnschedulable,
+        now: Timestamp,
     ) -> Result<(), kube::Error> {
-        let note: String = mark.message.chars().take(1000).collect();
-        self.recorder
-            .publish(
-                &Event {
-                    type_: EventType::Warning,
-                    reason: events::FAILED_SCHEDULING.to_string(),
-                    note: Some(note),
-                    action: "Scheduling".to_string(),
-                    secondary: None,
-                },
-                &mark.regarding,
-            )
-            .await
+        let namespace = mark
+            .regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| mark.namespace.clone());
+        let about = mark
+            .regarding
+            .name
+            .clone()
+            .unwrap_or_else(|| mark.name.clone());
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{about}.{:x}", now.as_nanosecond())),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some("Warning".to_string()),
+            reason: Some(events::FAILED_SCHEDULING.to_string()),
+            action: Some("Scheduling".to_string()),
+            note: Some(mark.message.chars().take(1000).collect()),
+            regarding: Some(mark.regarding.clone()),
+            reporting_controller: Some(FIELD_MANAGER.to_string()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Event::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        api.create(&PostParams::default(), &event).await.map(|_| ())
     }
 
     /// Server-side applies the demand report to the demand ConfigMap.

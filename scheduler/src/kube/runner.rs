@@ -8,7 +8,7 @@
 //! `write_concurrency` at a time; a failed bind releases its assignment.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -35,6 +35,8 @@ pub(crate) struct Runner {
     last_pending: usize,
     last_iteration: Instant,
     ready: watch::Sender<bool>,
+    started: Instant,
+    warned_unsynced: Option<Instant>,
 }
 
 impl Runner {
@@ -58,6 +60,8 @@ impl Runner {
             last_pending: 0,
             last_iteration: Instant::now(),
             ready,
+            started: Instant::now(),
+            warned_unsynced: None,
         }
     }
 
@@ -88,6 +92,7 @@ impl Runner {
                 }
                 _ = tick.tick() => {
                     self.index.refresh(Timestamp::now());
+                    self.warn_if_unsynced();
                     if self.last_pending > 0
                         && self.last_iteration.elapsed() >= self.config.resync_interval
                     {
@@ -116,6 +121,21 @@ impl Runner {
                 deadline = Some(tokio::time::Instant::now() + self.config.batch_window);
                 wanted = false;
             }
+        }
+    }
+
+    /// Says, at most once a minute after the first 30 s, which watches have not listed yet.
+    fn warn_if_unsynced(&mut self) {
+        let quiet = Duration::from_secs(30);
+        let due = self
+            .warned_unsynced
+            .is_none_or(|at| at.elapsed() >= 2 * quiet);
+        if !self.index.synced() && self.started.elapsed() >= quiet && due {
+            self.warned_unsynced = Some(Instant::now());
+            tracing::warn!(
+                unsynced = ?self.index.unsynced(),
+                "not scheduling until every watch has listed (are the Titus CRDs installed?)"
+            );
         }
     }
 
@@ -185,7 +205,7 @@ impl Runner {
                     async move {
                         let outcome = writer.mark_unschedulable(&mark, now).await;
                         if outcome.is_ok()
-                            && let Err(error) = writer.failed_scheduling_event(&mark).await
+                            && let Err(error) = writer.failed_scheduling_event(&mark, now).await
                         {
                             log_write_error("event", &mark.key, &error);
                         }
