@@ -17,8 +17,12 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
-use titus_apiserver::ApiServerConfig;
 use titus_scheduler::kube::SchedulerConfig;
+
+#[path = "../tests/kube_support/mod.rs"]
+mod kube_support;
+
+use kube_support::{Harness, metric, wait_for};
 
 struct Options {
     nodes: usize,
@@ -128,37 +132,14 @@ async fn watch_binds(
     bail!("the watch ended with {} of {count} pods bound", bound.len())
 }
 
-/// The scheduler's `/metrics` text.
-async fn scrape(addr: std::net::SocketAddr) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await?;
-    Ok(body)
-}
-
 fn main() -> anyhow::Result<()> {
     let options = options()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let api = titus_apiserver::start(ApiServerConfig {
-            data_dir: None,
-            bind: "127.0.0.1:0".parse()?,
-            fsync: false,
-            extra_sans: vec![],
-        })
-        .await?;
-        let client = titus_runtime::client_from_yaml(&api.kubeconfig()).await?;
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(client.clone());
-        for crd in titus_crds::crd::crds() {
-            crds.create(&PostParams::default(), &crd).await?;
-        }
+        let mut harness = Harness::api_only().await?;
+        let client = harness.client.clone();
         let t = Instant::now();
         create_nodes(&client, options.nodes).await?;
         let nodes_s = t.elapsed().as_secs_f64();
@@ -166,32 +147,28 @@ fn main() -> anyhow::Result<()> {
         create_pods(&client, &options).await?;
         let pods_s = t.elapsed().as_secs_f64();
         let health = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let started = Instant::now();
         let watch = tokio::spawn(watch_binds(client.clone(), options.pods, started));
-        let scheduler = tokio::spawn(titus_scheduler::kube::run(
-            SchedulerConfig {
+        harness.start_scheduler(|config| {
+            *config = SchedulerConfig {
                 identity: "bench".into(),
                 health_bind: Some(health),
                 ..SchedulerConfig::default()
-            },
-            client.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+            }
+        });
         let (first, all) = watch.await??;
-        let metrics = scrape(health).await?;
-        let _ = stop.send(());
-        scheduler.await??;
-        let sample = |name: &str| {
-            metrics
-                .lines()
-                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(f64::NAN)
-        };
+        let binds = r#"titus_scheduler_binds_total{result="success"}"#;
+        wait_for("the iteration's writes to finish", Duration::from_secs(60), || async {
+            let count = metric(health, "titus_scheduler_iteration_duration_seconds_count").await?;
+            let bound = metric(health, binds).await?;
+            Ok((count >= Some(1.0) && bound == Some(options.pods as f64)).then_some(()))
+        })
+        .await?;
+        let sample = async |name: &str| metric(health, name).await.map(|v| v.unwrap_or(f64::NAN));
+        let iterations = sample("titus_scheduler_iteration_duration_seconds_count").await?;
+        let placement = sample("titus_scheduler_placement_duration_seconds_sum").await?;
+        let iterating = sample("titus_scheduler_iteration_duration_seconds_sum").await?;
+        harness.stop_scheduler().await?;
         println!(
             "| nodes | pods | create nodes s | create pods/s | first bind s | all bound s | binds/s | iterations | placement ms (sum) | iterations ms (sum) |"
         );
@@ -205,11 +182,10 @@ fn main() -> anyhow::Result<()> {
             first.as_secs_f64(),
             all.as_secs_f64(),
             options.pods as f64 / (all - first).as_secs_f64().max(1e-9),
-            sample("titus_scheduler_iteration_duration_seconds_count"),
-            sample("titus_scheduler_placement_duration_seconds_sum") * 1000.0,
-            sample("titus_scheduler_iteration_duration_seconds_sum") * 1000.0,
+            iterations,
+            placement * 1000.0,
+            iterating * 1000.0,
         );
-        api.stop().await;
         anyhow::Ok(())
     })
 }
