@@ -1,7 +1,7 @@
 //! The Mesos adapter: a Mesos master's agents as virtual Nodes, so the one scheduling loop
 //! places task Pods on Mesos agents and Kubernetes Nodes alike.
 //!
-//! While this scheduler leads, the bridge subscribes to the master ([`MesosFramework`]) and:
+//! While this scheduler leads, the bridge subscribes to the master ([`MesosFramework`](crate::mesos::framework::MesosFramework)) and:
 //!
 //! 1. mirrors every agent that offers as a virtual Node ([`virtual_node`]): allocatable = what
 //!    its held offers give plus what the Titus tasks launched there hold, `Ready` while the
