@@ -201,7 +201,7 @@ impl Bridge {
                         "no Mesos offer for host {host_name} within {:?}",
                         self.config.launch_timeout
                     );
-                    self.fail(&key, "TASK_LOST", &message).await;
+                    self.fail(&key, TaskState::TaskLost, &message).await;
                 }
             }
         }
@@ -223,7 +223,7 @@ impl Bridge {
                 Ok(task) => tasks.push((key, task)),
                 Err(error) => {
                     let message = format!("cannot launch on Mesos: {error}");
-                    self.fail(&key, "TASK_FAILED", &message).await;
+                    self.fail(&key, TaskState::TaskFailed, &message).await;
                 }
             }
         }
@@ -277,7 +277,7 @@ impl Bridge {
             Err(error @ FrameworkError::Status { .. }) => {
                 let message = format!("launch refused by the Mesos master: {error}");
                 for (key, _) in &marked {
-                    self.fail(key, "TASK_LOST", &message).await;
+                    self.fail(key, TaskState::TaskLost, &message).await;
                 }
             }
             Err(error @ FrameworkError::Transport { .. }) => {
@@ -309,17 +309,13 @@ impl Bridge {
     }
 
     /// Fails a Pod that could not be launched, as Mesos would have reported it.
-    pub(super) async fn fail(&mut self, key: &str, reason: &str, message: &str) {
+    pub(super) async fn fail(&mut self, key: &str, state: TaskState, message: &str) {
         self.waiting.remove(key);
         let Some(pod) = self.pods.get(key) else {
             return;
         };
         let name = pod.metadata.name.clone().unwrap_or_default();
-        tracing::warn!(pod = %key, %reason, %message, "pod fails without running");
-        let state = match reason {
-            "TASK_FAILED" => TaskState::TaskFailed,
-            _ => TaskState::TaskLost,
-        };
+        tracing::warn!(pod = %key, state = state.as_str(), %message, "pod fails without running");
         let update = StatusUpdate {
             task_id: name.clone(),
             agent_id: None,
