@@ -9,9 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube_support::*;
+use titus_crds::{CapacityGroup, CapacityGroupSpec, Tier};
 use titus_scheduler::kube::act::{DEMAND_CONFIG_MAP, DEMAND_KEY};
+
+/// A free 127.0.0.1 address for a health endpoint.
+fn free_addr() -> anyhow::Result<std::net::SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
 
 fn zone_of<'a>(fleet: &'a [NodeShape], node: &str) -> &'a str {
     &fleet.iter().find(|n| n.name == node).unwrap().zone
@@ -262,5 +268,108 @@ async fn cordoned_not_ready_and_tainted_nodes_get_no_pods() -> anyhow::Result<()
         let (_, message) = wait_unschedulable(&h.client, name).await?;
         assert_eq!(message, "0/1 offers: 1 insufficient cpu");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_capacity_group_tier_keeps_its_jobs_on_nodes_of_that_tier() -> anyhow::Result<()> {
+    let h = Harness::start(|_| {}).await?;
+    for (name, tier) in [
+        ("critical-1", "critical"),
+        ("critical-2", "critical"),
+        ("flex-1", "flex"),
+        ("flex-2", "flex"),
+    ] {
+        let shape = NodeShape {
+            name: name.to_string(),
+            zone: ZONES[0].to_string(),
+            instance_type: "m5.2xlarge".to_string(),
+            cores: 8,
+            memory_gi: 32,
+        };
+        create_node_with(
+            &h.client,
+            &shape,
+            serde_json::json!({"taints": [{"key": "node.titus.netflix.com/tier", "value": tier,
+                                           "effect": "NoSchedule"}]}),
+            true,
+        )
+        .await?;
+    }
+    let groups: Api<CapacityGroup> = Api::namespaced(h.client.clone(), NS);
+    groups
+        .create(
+            &PostParams::default(),
+            &CapacityGroup::new(
+                "api",
+                CapacityGroupSpec {
+                    capacity_group_name: "API".into(),
+                    tier: Tier::Critical,
+                    ..CapacityGroupSpec::default()
+                },
+            ),
+        )
+        .await?;
+    let critical = create_job(
+        &h.client,
+        "api",
+        batch_job(4, 2.0, 2048).with_capacity_group("api"),
+    )
+    .await?;
+    let flex = create_job(&h.client, "batch", batch_job(4, 2.0, 2048)).await?;
+    let critical_pods = create_task_pods(&h.client, &critical, 4).await?;
+    let flex_pods = create_task_pods(&h.client, &flex, 4).await?;
+    for node in wait_bound(&h.client, &critical_pods).await?.values() {
+        assert!(node.starts_with("critical-"), "{node}");
+    }
+    for node in wait_bound(&h.client, &flex_pods).await?.values() {
+        assert!(node.starts_with("flex-"), "{node}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_the_leader_binds_when_two_schedulers_run() -> anyhow::Result<()> {
+    let (first, second) = (free_addr()?, free_addr()?);
+    let mut h = Harness::start(|c| {
+        c.identity = "first".into();
+        c.health_bind = Some(first);
+    })
+    .await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let other = tokio::spawn(titus_scheduler::kube::run(
+        titus_scheduler::kube::SchedulerConfig {
+            identity: "second".into(),
+            health_bind: Some(second),
+            batch_window: std::time::Duration::from_millis(20),
+            ..Default::default()
+        },
+        h.client.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    create_fleet(&h.client).await?;
+    let job = create_job(&h.client, "shared", batch_job(20, 1.0, 1024)).await?;
+    let pods = create_task_pods(&h.client, &job, 20).await?;
+    wait_bound(&h.client, &pods).await?;
+    let binds = r#"titus_scheduler_binds_total{result="success"}"#;
+    let leader = r#"titus_scheduler_leader"#;
+    let (a, b) = (metric(first, binds).await?, metric(second, binds).await?);
+    let total = a.unwrap_or(0.0) + b.unwrap_or(0.0);
+    assert_eq!(total, 20.0, "every pod bound exactly once: {a:?} + {b:?}");
+    assert!(
+        a.is_none() || b.is_none(),
+        "one scheduler made every bind: {a:?} / {b:?}"
+    );
+    let leaders = [metric(first, leader).await?, metric(second, leader).await?];
+    assert_eq!(
+        leaders.iter().filter(|l| **l == Some(1.0)).count(),
+        1,
+        "{leaders:?}"
+    );
+    h.stop_scheduler().await?;
+    let _ = stop.send(());
+    other.await??;
     Ok(())
 }
