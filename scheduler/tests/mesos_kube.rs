@@ -256,11 +256,10 @@ async fn offers_become_nodes_pods_launch_and_report_and_the_framework_survives_a
     master.rescind(&offer2);
     wait_node_cpu(&nodes, "mesos-agent-2", "0m").await?;
     let second = create_task_pods(&h.client, &job, 1).await?.remove(0);
-    let (_, message) = wait_unschedulable(&h.client, &second).await?;
-    assert!(
-        message.starts_with("0/2 offers:") && message.contains("insufficient cpu"),
-        "{message}"
-    );
+    wait_unschedulable(&h.client, &second, |m| {
+        m.starts_with("0/2 offers: 2 insufficient cpu")
+    })
+    .await?;
     assert!(
         calls(&master.calls(), CallType::Accept)
             .iter()

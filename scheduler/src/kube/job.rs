@@ -94,15 +94,14 @@ impl GroupIndex {
         &self.specs
     }
 
-    /// The canonical name and tier of a group named `name` in any case; a group without an
-    /// object keeps the given name (`DEFAULT` for any spelling of it) and is `Flex`.
+    /// The canonical name and tier of a group named `name` in any case. An unknown name falls
+    /// back to `DEFAULT` (Titus: unknown capacity groups are not rejected, placement uses
+    /// `DEFAULT`), which is `Flex` unless a `DEFAULT` object says otherwise.
     pub fn resolve(&self, name: &str) -> (String, Tier) {
-        match self.by_name.get(&name.to_lowercase()) {
+        let known = |n: &str| self.by_name.get(&n.to_lowercase());
+        match known(name).or_else(|| known(DEFAULT_CAPACITY_GROUP)) {
             Some(spec) => (spec.name.clone(), spec.tier),
-            None if name.eq_ignore_ascii_case(DEFAULT_CAPACITY_GROUP) || name.is_empty() => {
-                (DEFAULT_CAPACITY_GROUP.to_string(), Tier::Flex)
-            }
-            None => (name.to_string(), Tier::Flex),
+            None => (DEFAULT_CAPACITY_GROUP.to_string(), Tier::Flex),
         }
     }
 }
@@ -193,13 +192,26 @@ mod tests {
             index.resolve("default"),
             (DEFAULT_CAPACITY_GROUP.into(), Tier::Flex)
         );
-        assert_eq!(index.resolve("other"), ("other".into(), Tier::Flex));
+        assert_eq!(
+            index.resolve("other"),
+            (DEFAULT_CAPACITY_GROUP.into(), Tier::Flex),
+            "unknown groups fall back to DEFAULT"
+        );
         let spec = &index.specs()[0];
         assert_eq!(spec.name, "Web_App");
         assert_eq!(spec.instance.cpu_milli, 2500);
         assert_eq!(spec.instance_count, 10);
+        index.upsert(
+            "ns/default",
+            &group("default", "", titus_crds::Tier::Critical),
+        );
+        assert_eq!(
+            index.resolve("other"),
+            ("default".into(), Tier::Critical),
+            "the DEFAULT object decides the fallback's tier"
+        );
         assert!(index.remove("ns/web-app"));
-        assert_eq!(index.resolve("web_app"), ("web_app".into(), Tier::Flex));
-        assert_eq!(index.specs().len(), 1);
+        assert_eq!(index.resolve("web_app"), ("default".into(), Tier::Critical));
+        assert_eq!(index.specs().len(), 2);
     }
 }

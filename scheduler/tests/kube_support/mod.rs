@@ -357,27 +357,44 @@ pub async fn wait_bound(
     .await
 }
 
-/// The Pod's `PodScheduled` condition (status, reason, message), once it exists.
+/// Waits until the Pod is `PodScheduled=False, Unschedulable` with a message `accept`s (the
+/// diagnosis may change while the scheduler learns the cluster); returns the message.
 pub async fn wait_unschedulable(
     client: &kube::Client,
     name: &str,
-) -> anyhow::Result<(String, String)> {
+    accept: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    wait_for(
+    let last = std::sync::Mutex::new(None::<String>);
+    let outcome = wait_for(
         &format!("pod {name} to be marked unschedulable"),
         DEADLINE,
         || async {
             let pod = pods.get(name).await?;
-            let condition = pod
+            let message = pod
                 .status
                 .and_then(|s| s.conditions)
                 .unwrap_or_default()
                 .into_iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "False");
-            Ok(condition.map(|c| (c.reason.unwrap_or_default(), c.message.unwrap_or_default())))
+                .find(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some("Unschedulable")
+                })
+                .and_then(|c| c.message);
+            if let Ok(mut seen) = last.lock() {
+                seen.clone_from(&message);
+            }
+            Ok(message.filter(|m| accept(m)))
         },
     )
-    .await
+    .await;
+    outcome.with_context(|| {
+        format!(
+            "last message: {:?}",
+            last.lock().ok().and_then(|m| m.clone())
+        )
+    })
 }
 
 /// A `titus_crds` job spec with `cores` CPUs and `memory_mb` per task.
