@@ -2,12 +2,14 @@
 //!
 //! - `titus up` runs everything on one machine on an embedded API server;
 //! - `titus apiserver` runs only the embedded Kubernetes-compatible API server;
+//! - `titus scheduler` runs the Titus scheduler against any Kubernetes API;
 //! - `titus crds` prints the CustomResourceDefinitions.
 //!
 //! Each subcommand lives in its own module and only wires library crates together.
 
 mod apiserver;
 mod crds;
+mod scheduler;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -29,6 +31,8 @@ enum Command {
     Up(apiserver::ServeArgs),
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(apiserver::ServeArgs),
+    /// Run the Titus scheduler against a Kubernetes API (and optionally a Mesos master).
+    Scheduler(scheduler::SchedulerArgs),
     /// Print the CustomResourceDefinitions of the Titus kinds as YAML.
     Crds,
 }
@@ -49,6 +53,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => apiserver::run(args).await,
+            Command::Scheduler(args) => scheduler::run(args).await,
             Command::Crds => crds::run(),
         }
     })

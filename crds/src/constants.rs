@@ -373,6 +373,17 @@ pub mod node {
     pub const CPU_MODEL_NAME: &str = "node.titus.netflix.com/cpu-model-name";
     /// Resource pool label.
     pub const RESOURCE_POOL: &str = "scaler.titus.netflix.com/resource-pool";
+    /// Tier label (`critical` / `flex`); the same key as the tier taint.
+    pub const TIER: &str = "node.titus.netflix.com/tier";
+    /// Instance-group lifecycle label (`Active`, `PhasedOut`, `Inactive`, `Removable`), set on
+    /// the nodes of an instance group by whoever manages the group; absent = `Active`.
+    pub const LIFECYCLE: &str = "node.titus.netflix.com/lifecycle";
+    /// Kubernetes' current zone label, read when the Titus zone label is absent.
+    pub const TOPOLOGY_ZONE: &str = "topology.kubernetes.io/zone";
+    /// Kubernetes' current instance-type label, read when the Titus one is absent.
+    pub const STABLE_INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
+    /// Value of the backend label and taint of the virtual nodes that stand for Mesos agents.
+    pub const BACKEND_MESOS: &str = "mesos";
     /// Taint tolerated by every task pod (`virtual-kubelet.io/provider=titus`).
     pub const TAINT_PROVIDER: &str = "virtual-kubelet.io/provider";
     /// Taint: `node.titus.netflix.com/scheduler=kubeScheduler`.

@@ -1,5 +1,6 @@
-//! The Titus scheduler's pure core, in the style of Netflix Fenzo, and the Mesos v1 scheduler
-//! HTTP API pieces that feed it from a Mesos master.
+//! The Titus scheduler: a pure core in the style of Netflix Fenzo, the Kubernetes adapter that
+//! runs it against an API server, and the Mesos v1 scheduler HTTP API pieces that feed it from a
+//! Mesos master.
 //!
 //! - [`model`]: agents (offers), task requests, capacity groups; [`resources`]: resource vectors.
 //! - [`cluster::ClusterState`]: the incremental index adapters feed with events (agent
@@ -11,6 +12,9 @@
 //! - [`workload`]: the JSON workload format the `scheduler-bench` binary replays.
 //! - [`mesos`]: RecordIO, the v1 scheduler Call/Event JSON, offer and task-state mapping, and the
 //!   async `MesosFramework` driver.
+//! - [`kube`]: the scheduler on Kubernetes ([`kube::run`]): watches into an incremental index,
+//!   one `schedule()` per iteration, binds, `PodScheduled` conditions, Events, unmet demand, and
+//!   the Mesos adapter that shows a master's agents as virtual Nodes.
 //!
 //! Start with `docs/scheduler.md` for the rules and formulas, then [`placement::schedule`].
 
@@ -18,6 +22,7 @@ pub mod cluster;
 pub mod constraints;
 pub mod failure;
 pub mod fitness;
+pub mod kube;
 pub mod mesos;
 pub mod model;
 pub mod placement;
@@ -37,6 +42,6 @@ pub use model::{
     TaskRequest, Tier,
 };
 pub use placement::{
-    Assignment, GpuAgentPolicy, IterationStats, SchedulerConfig, SchedulingResult, schedule,
+    Assignment, GpuAgentPolicy, IterationStats, PlacementConfig, SchedulingResult, schedule,
 };
 pub use resources::{ResourceError, ResourceKind, Resources};

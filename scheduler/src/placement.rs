@@ -46,7 +46,7 @@ pub enum GpuAgentPolicy {
 /// Scheduler settings.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 #[serde(default)]
-pub struct SchedulerConfig {
+pub struct PlacementConfig {
     /// Fitness weights and factors.
     pub fitness: FitnessConfig,
     /// Number of zones `zoneBalance` expects (Titus: 3).
@@ -55,9 +55,9 @@ pub struct SchedulerConfig {
     pub gpu_agents: GpuAgentPolicy,
 }
 
-impl Default for SchedulerConfig {
+impl Default for PlacementConfig {
     fn default() -> Self {
-        SchedulerConfig {
+        PlacementConfig {
             fitness: FitnessConfig::default(),
             expected_zones: 3,
             gpu_agents: GpuAgentPolicy::LastResort,
@@ -117,7 +117,7 @@ pub fn schedule(
     state: &mut ClusterState,
     pending: &[TaskRequest],
     groups: &[CapacityGroupSpec],
-    config: &SchedulerConfig,
+    config: &PlacementConfig,
 ) -> SchedulingResult {
     let mut result = SchedulingResult::default();
     result.stats.agent_classes = state.class_count();
@@ -183,7 +183,7 @@ type MemoKey = (Resources, ConstraintSet, ConstraintSet, Tier);
 
 struct Engine<'s, 'c> {
     state: &'s mut ClusterState,
-    config: &'c SchedulerConfig,
+    config: &'c PlacementConfig,
     memo: HashMap<String, Vec<(MemoKey, PlacementFailure)>>,
     demand: BTreeMap<DemandShape, u32>,
     result: SchedulingResult,

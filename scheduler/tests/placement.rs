@@ -9,7 +9,7 @@ use support::{
     agent, agent_of, check_invariants, cluster, failure_of, group, in_order, run, running, task,
 };
 use titus_scheduler::{
-    Agent, ClusterState, FailureCause, GpuAgentPolicy, InstanceGroupLifecycle, SchedulerConfig,
+    Agent, ClusterState, FailureCause, GpuAgentPolicy, InstanceGroupLifecycle, PlacementConfig,
     TaskRequest, Tier, schedule,
 };
 
@@ -162,9 +162,9 @@ fn gpu_tasks_need_gpu_agents_and_others_use_them_last() {
     );
 
     let mut state = cluster(vec![agent("cpu", 16, 64, "z1"), gpu_agent("gpu", 4)]);
-    let config = SchedulerConfig {
+    let config = PlacementConfig {
         gpu_agents: GpuAgentPolicy::GpuTasksOnly,
-        ..SchedulerConfig::default()
+        ..PlacementConfig::default()
     };
     let tasks = [task("t1", "j", 16, 1), task("t2", "j", 16, 1)];
     let result = schedule(&mut state, &tasks, &[], &config);

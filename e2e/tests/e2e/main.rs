@@ -5,4 +5,5 @@ mod apiserver_durability;
 mod apiserver_helm;
 mod apiserver_kube_client;
 mod apiserver_kubectl;
+mod scheduler_cli;
 mod support;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use titus_scheduler::workload::{AgentGroup, JobSpec, Workload};
 use titus_scheduler::{
-    CapacityGroupSpec, ClusterState, InstanceGroupLifecycle, JobType, Resources, SchedulerConfig,
+    CapacityGroupSpec, ClusterState, InstanceGroupLifecycle, JobType, PlacementConfig, Resources,
     SchedulingResult, TaskRequest, Tier, schedule,
 };
 
@@ -136,7 +136,7 @@ fn measure(
         Grouping::PerAgent => workload.cluster_into(ClusterState::without_class_grouping())?,
     };
     let tasks = workload.tasks();
-    let config = SchedulerConfig::default();
+    let config = PlacementConfig::default();
     let mut times = Vec::with_capacity(runs);
     let mut last: Option<(SchedulingResult, ClusterState)> = None;
     for _ in 0..runs {

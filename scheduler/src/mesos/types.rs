@@ -415,6 +415,27 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// The Mesos name (`TASK_RUNNING`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::TaskStaging => "TASK_STAGING",
+            TaskState::TaskStarting => "TASK_STARTING",
+            TaskState::TaskRunning => "TASK_RUNNING",
+            TaskState::TaskKilling => "TASK_KILLING",
+            TaskState::TaskFinished => "TASK_FINISHED",
+            TaskState::TaskFailed => "TASK_FAILED",
+            TaskState::TaskKilled => "TASK_KILLED",
+            TaskState::TaskError => "TASK_ERROR",
+            TaskState::TaskLost => "TASK_LOST",
+            TaskState::TaskDropped => "TASK_DROPPED",
+            TaskState::TaskUnreachable => "TASK_UNREACHABLE",
+            TaskState::TaskGone => "TASK_GONE",
+            TaskState::TaskGoneByOperator => "TASK_GONE_BY_OPERATOR",
+            TaskState::TaskUnknown => "TASK_UNKNOWN",
+            TaskState::Unrecognized => "TASK_UNRECOGNIZED",
+        }
+    }
+
     /// True for states after which Mesos holds no resources for the task.
     pub fn is_terminal(self) -> bool {
         match self {

@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use titus_scheduler::{
-    Agent, CapacityGroupSpec, ClusterState, PlacedTask, Resources, SchedulerConfig,
+    Agent, CapacityGroupSpec, ClusterState, PlacedTask, PlacementConfig, Resources,
     SchedulingResult, TaskRequest, Tier, schedule,
 };
 
@@ -86,7 +86,7 @@ pub fn run(
     tasks: &[TaskRequest],
     groups: &[CapacityGroupSpec],
 ) -> SchedulingResult {
-    schedule(state, tasks, groups, &SchedulerConfig::default())
+    schedule(state, tasks, groups, &PlacementConfig::default())
 }
 
 /// The agent the task was assigned to, if any.

@@ -394,7 +394,7 @@ async fn kill_names_the_agent_and_the_killed_update_maps_to_finished_killed() {
 #[tokio::test]
 async fn offers_feed_the_scheduler_and_its_assignment_is_launched() {
     use crate::mesos::offers::task_resources;
-    use crate::{ClusterState, Resources, SchedulerConfig, TaskRequest, schedule};
+    use crate::{ClusterState, PlacementConfig, Resources, TaskRequest, schedule};
 
     let master = FakeMaster::start(Duration::from_millis(200)).await.unwrap();
     let (framework, mut events) = start(config(&master)).await;
@@ -423,7 +423,7 @@ async fn offers_feed_the_scheduler_and_its_assignment_is_launched() {
         &mut state,
         &[TaskRequest::new("t1", "j1", ask)],
         &[],
-        &SchedulerConfig::default(),
+        &PlacementConfig::default(),
     );
     let assignment = &result.assignments[0];
     assert_eq!(
