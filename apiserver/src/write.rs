@@ -448,7 +448,14 @@ impl Server {
         }
         let key = old.key.clone();
         let name = old.key.name.clone();
-        let write = if meta::is_deleting(&new) && meta::finalizers(&new).is_empty() {
+        // As Kubernetes: an update removes a terminating object only once nothing holds it — no
+        // finalizers and no grace period left (a pod's kubelet still reports during its grace).
+        let grace_left = new
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            > 0;
+        let write = if meta::is_deleting(&new) && meta::finalizers(&new).is_empty() && !grace_left {
             Write::Delete {
                 expected_rv,
                 last: self.to_storage(def, new),
