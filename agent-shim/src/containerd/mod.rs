@@ -9,8 +9,10 @@
 //! lists, re-attaches to (`tasks.wait` again) and reports containers without restarting them.
 
 mod client;
+pub mod daemon;
 mod exit;
 mod image;
+mod import;
 mod pull;
 mod spec;
 
@@ -523,6 +525,14 @@ impl ContainerRuntime for ContainerdRuntime {
         let pulled = self.puller.pull(image, auth).await?;
         self.remember(&pulled);
         Ok(pulled.info)
+    }
+
+    async fn present(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        match self.image(image).await {
+            Ok(pulled) => Ok(Some(pulled.info)),
+            Err(RuntimeError::ImageNotPresent { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_and_start(

@@ -25,9 +25,12 @@ use super::NodeError;
 use super::decide::{Action, LocalView, PodView, decide};
 use super::pod_spec::{container_spec, main_container};
 use super::registration::{self, FIELD_MANAGER, NodeConfig};
-use super::status::{TaskState, pod_status};
+use super::status::{StatusReport, TaskState, pod_status};
 use crate::labels;
-use crate::runtime::{ContainerId, ContainerRuntime, RegistryAuth, RuntimeError};
+use crate::logs::{LogIndex, LogTarget};
+use crate::runtime::{
+    ContainerId, ContainerRuntime, ContainerState, LogPaths, RegistryAuth, RuntimeError,
+};
 use crate::titus_env::HostFacts;
 
 /// Grace period when a Pod gives none (Titus's `killWaitSeconds` default is 600 s, but Pods
@@ -36,7 +39,7 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
 /// Configuration of one node agent.
 #[derive(Debug, Clone)]
-pub struct AgentConfig {
+pub struct NodeAgentConfig {
     /// The Node.
     pub node: NodeConfig,
     /// Where container logs go.
@@ -93,17 +96,20 @@ struct Flags {
     starting: bool,
     stopping: bool,
     watching: bool,
-    accepted_at: Option<Timestamp>,
 }
 
 /// A node agent over runtime `R`.
 pub struct NodeAgent<R: ContainerRuntime> {
-    client: Client,
-    runtime: Arc<R>,
-    config: AgentConfig,
+    pub(super) client: Client,
+    pub(super) runtime: Arc<R>,
+    pub(super) config: NodeAgentConfig,
     events: mpsc::UnboundedSender<AgentEvent>,
     /// The loop, heartbeat and resync tasks, stopped by [`NodeAgent::shutdown`].
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// When the agent registered (the Ready condition's transition time).
+    since: Timestamp,
+    /// Where the log endpoint finds each Pod's logs.
+    logs: Arc<LogIndex>,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for NodeAgent<R> {
@@ -131,9 +137,11 @@ impl<R: ContainerRuntime> NodeAgent<R> {
     pub async fn start(
         client: Client,
         runtime: Arc<R>,
-        config: AgentConfig,
+        config: NodeAgentConfig,
+        logs: Arc<LogIndex>,
     ) -> Result<Arc<Self>, NodeError> {
-        registration::register(&client, &config.node, Timestamp::now()).await?;
+        let since = Timestamp::now();
+        registration::register(&client, &config.node, since).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let agent = Arc::new(Self {
             client,
@@ -141,6 +149,8 @@ impl<R: ContainerRuntime> NodeAgent<R> {
             config,
             events: tx,
             tasks: Default::default(),
+            since,
+            logs,
         });
         let state = Loop {
             agent: agent.clone(),
@@ -219,17 +229,32 @@ pub fn to_agent_event(event: watcher::Event<Pod>) -> AgentEvent {
     }
 }
 
+/// Renews the Lease every heartbeat interval and writes the Node status every status interval
+/// (like the kubelet: the Lease is the cheap liveness signal, the Node status changes rarely).
 async fn heartbeats<R: ContainerRuntime>(agent: Arc<NodeAgent<R>>) {
-    let mut tick = tokio::time::interval(agent.config.node.heartbeat_interval);
+    let node = &agent.config.node;
+    let mut lease_tick = tokio::time::interval(node.heartbeat_interval);
+    let mut status_tick = tokio::time::interval(node.status_interval);
+    lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Both were just written by the registration.
+    lease_tick.tick().await;
+    status_tick.tick().await;
     loop {
-        tick.tick().await;
+        let result = tokio::select! {
+            _ = lease_tick.tick() => {
+                registration::renew_lease(&agent.client, node, Timestamp::now()).await
+            }
+            _ = status_tick.tick() => {
+                registration::report_node_status(&agent.client, node, agent.since, Timestamp::now())
+                    .await
+            }
+        };
         if agent.events.is_closed() {
             return;
         }
-        if let Err(error) =
-            registration::heartbeat(&agent.client, &agent.config.node, Timestamp::now()).await
-        {
-            tracing::warn!(node = %agent.config.node.name, %error, "heartbeat failed");
+        if let Err(error) = result {
+            tracing::warn!(node = %node.name, %error, "heartbeat failed");
         }
     }
 }
@@ -242,6 +267,18 @@ async fn resyncs<R: ContainerRuntime>(agent: Arc<NodeAgent<R>>) {
             return;
         }
     }
+}
+
+/// Whether `known` is a later version of the Pod than `incoming` (resource versions compared as
+/// numbers when both are numbers, as with etcd and the embedded API server).
+fn newer(known: &Pod, incoming: &Pod) -> bool {
+    let version = |p: &Pod| {
+        p.metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    matches!((version(known), version(incoming)), (Some(k), Some(i)) if k > i)
 }
 
 fn uid_of(pod: &Pod) -> String {
@@ -270,6 +307,10 @@ impl<R: ContainerRuntime> Loop<R> {
             match event {
                 AgentEvent::PodChanged(pod) => {
                     let uid = uid_of(&pod);
+                    if self.pods.get(&uid).is_some_and(|known| newer(known, &pod)) {
+                        // An event from before our own status write: the write wins.
+                        continue;
+                    }
                     self.pods.insert(uid.clone(), *pod);
                     self.reconcile(&uid).await;
                 }
@@ -345,13 +386,10 @@ impl<R: ContainerRuntime> Loop<R> {
             grace: grace_of(pod),
             reported: pod.status.clone(),
         });
-        if matches!(
-            container,
-            Some(crate::runtime::ContainerState::Running { .. })
-        ) && !flags.watching
-        {
+        if matches!(container, Some(ContainerState::Running { .. })) && !flags.watching {
             self.watch_exit(uid, &id);
         }
+        self.index_logs(uid, &id, container.as_ref(), flags.start_error.is_some());
         let local = LocalView {
             container,
             start_error: flags.start_error.clone(),
@@ -364,6 +402,41 @@ impl<R: ContainerRuntime> Loop<R> {
                 return;
             }
         }
+    }
+
+    /// Tells the log endpoint where this Pod's logs are and whether more can come.
+    fn index_logs(
+        &self,
+        uid: &str,
+        id: &ContainerId,
+        container: Option<&ContainerState>,
+        start_failed: bool,
+    ) {
+        let Some(pod) = self.pods.get(uid) else {
+            self.agent.logs.remove_uid(uid);
+            return;
+        };
+        let finished = match container {
+            Some(ContainerState::Exited(_)) => true,
+            Some(ContainerState::Running { .. } | ContainerState::Created) => false,
+            None => {
+                start_failed
+                    || matches!(
+                        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+                        Some("Succeeded" | "Failed")
+                    )
+            }
+        };
+        self.agent.logs.upsert(LogTarget {
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            uid: uid.to_owned(),
+            container: main_container(pod)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            paths: LogPaths::in_dir(&self.agent.config.log_dir, id),
+            finished,
+        });
     }
 
     fn watch_exit(&mut self, uid: &str, id: &ContainerId) {
@@ -429,34 +502,36 @@ impl<R: ContainerRuntime> Loop<R> {
         let Some(pod) = self.pods.get_mut(uid) else {
             return Ok(());
         };
-        let flags = self.flags.entry(uid.to_owned()).or_default();
-        let accepted = *flags.accepted_at.get_or_insert_with(Timestamp::now);
         let image = main_container(pod)
             .and_then(|c| c.image.clone())
             .unwrap_or_default();
-        let status = pod_status(
-            &state,
-            &image,
-            &format!("containerd://{id}"),
-            accepted,
-            Timestamp::now(),
-        );
+        let report = StatusReport {
+            image: &image,
+            container_id: &format!("containerd://{id}"),
+            host_ip: &self.agent.config.node.internal_ip.to_string(),
+            previous: pod.status.as_ref(),
+            now: Timestamp::now(),
+        };
+        let status = pod_status(&state, &report);
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.agent.client.clone(), &namespace);
         let patch = serde_json::json!({ "status": status });
-        api.patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|source| NodeError::Api {
-            action: "reporting status of pod",
-            name,
-            source,
-        })?;
-        pod.status = Some(status);
+        let written = api
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|source| NodeError::Api {
+                action: "reporting status of pod",
+                name,
+                source,
+            })?;
+        // Keep the server's version (a later stale watch event is recognised by it).
+        pod.status = written.status.or(Some(status));
+        pod.metadata.resource_version = written.metadata.resource_version;
         Ok(())
     }
 
@@ -487,16 +562,54 @@ impl<R: ContainerRuntime> Loop<R> {
     }
 }
 
-/// Pulls the image and creates and starts the Pod's container.
+/// Whether the image must come from its registry, by Kubernetes' `imagePullPolicy` rules:
+/// `Always` pulls, `Never` never does, `IfNotPresent` pulls only what is missing; without a
+/// policy, `:latest` and untagged references are pulled every time.
+fn must_pull(container: &k8s_openapi::api::core::v1::Container, present: bool) -> Option<bool> {
+    let image = container.image.as_deref().unwrap_or_default();
+    let by_digest = image.contains('@');
+    let tag = image
+        .rsplit_once('/')
+        .map_or(image, |(_, last)| last)
+        .split_once(':')
+        .map(|(_, tag)| tag);
+    let policy = container.image_pull_policy.as_deref().unwrap_or(
+        if by_digest || tag.is_some_and(|t| t != "latest") {
+            "IfNotPresent"
+        } else {
+            "Always"
+        },
+    );
+    match policy {
+        "Always" => Some(true),
+        "Never" if present => Some(false),
+        "Never" => None,
+        _ => Some(!present),
+    }
+}
+
+/// Gets the image (by the pull policy) and creates and starts the Pod's container.
 async fn start_pod<R: ContainerRuntime>(agent: &NodeAgent<R>, pod: &Pod) -> Result<(), String> {
-    let image = main_container(pod)
-        .and_then(|c| c.image.clone())
-        .ok_or("pod has no image")?;
-    let info = agent
+    let container = main_container(pod).ok_or("pod has no containers")?;
+    let image = container.image.clone().ok_or("pod has no image")?;
+    let present = agent
         .runtime
-        .pull(&image, &RegistryAuth::Anonymous)
+        .present(&image)
         .await
         .map_err(|e| start_error_message(&e))?;
+    let info = match (must_pull(container, present.is_some()), present) {
+        (Some(false), Some(info)) => info,
+        (Some(_), _) => agent
+            .runtime
+            .pull(&image, &RegistryAuth::Anonymous)
+            .await
+            .map_err(|e| start_error_message(&e))?,
+        (None, _) => {
+            return Err(format!(
+                "image {image} is not present on this node and imagePullPolicy is Never"
+            ));
+        }
+    };
     let spec = container_spec(
         pod,
         &info.config,

@@ -11,16 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{ChildGuard, FixtureError, temp_dir};
 use crate::containerd::ContainerdConfig;
-
-/// Plugins a test instance does not need; skipping them makes it start faster and quieter.
-const DISABLED_PLUGINS: [&str; 6] = [
-    "io.containerd.grpc.v1.cri",
-    "io.containerd.snapshotter.v1.aufs",
-    "io.containerd.snapshotter.v1.btrfs",
-    "io.containerd.snapshotter.v1.zfs",
-    "io.containerd.snapshotter.v1.devmapper",
-    "io.containerd.tracing.processor.v1.otlp",
-];
+use crate::containerd::daemon::DaemonLayout;
 
 static INSTANCE: AtomicU32 = AtomicU32::new(0);
 
@@ -38,19 +29,10 @@ impl TestContainerd {
     /// Starts containerd and waits until its socket accepts connections.
     pub fn start() -> Result<Self, FixtureError> {
         let dir = temp_dir("titus-containerd-")?;
-        let socket = dir.path().join("containerd.sock");
-        let config = dir.path().join("config.toml");
-        let disabled = DISABLED_PLUGINS.map(|p| format!("\"{p}\"")).join(", ");
-        let text = format!(
-            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [{disabled}]\n\
-             [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n\
-             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
-            root = dir.path().join("root").display(),
-            state = dir.path().join("state").display(),
-            sock = socket.display(),
-            opt = dir.path().join("opt").display(),
-        );
-        std::fs::write(&config, text).map_err(|source| FixtureError::Io {
+        let layout = DaemonLayout::in_dir(dir.path());
+        let socket = layout.socket.clone();
+        let config = layout.config.clone();
+        std::fs::write(&config, layout.config_text()).map_err(|source| FixtureError::Io {
             action: "writing",
             path: config.clone(),
             source,

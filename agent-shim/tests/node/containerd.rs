@@ -1,0 +1,1 @@
+//! containerd scenarios (filled below).
