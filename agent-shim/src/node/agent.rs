@@ -179,6 +179,11 @@ impl<R: ContainerRuntime> NodeAgent<R> {
         }
     }
 
+    /// The runtime the agent drives.
+    pub fn runtime(&self) -> &Arc<R> {
+        &self.runtime
+    }
+
     /// The node's name.
     pub fn node_name(&self) -> &str {
         &self.config.node.name
