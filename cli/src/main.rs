@@ -3,6 +3,8 @@
 //! - `titus up` runs everything on one machine on an embedded API server;
 //! - `titus apiserver` runs only the embedded Kubernetes-compatible API server.
 
+mod agent;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -26,6 +28,8 @@ enum Command {
     Up(ServeArgs),
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(ServeArgs),
+    /// Run the node agent: register a Node and run the Pods bound to it.
+    Agent(agent::AgentArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -57,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => run_apiserver(args).await,
+            Command::Agent(args) => agent::run(args).await,
         }
     })
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use self::containerd::TestContainerd;
+pub use self::containerd::{ContainerdCleanup, TestContainerd};
 pub use self::registry::{TestImages, TestRegistry};
 
 /// Why a test fixture could not be started.
