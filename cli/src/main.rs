@@ -29,7 +29,7 @@ enum Command {
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(ServeArgs),
     /// Run the node agent: register a Node and run the Pods bound to it.
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => run_apiserver(args).await,
-            Command::Agent(args) => agent::run(args).await,
+            Command::Agent(args) => agent::run(*args).await,
         }
     })
 }
