@@ -130,13 +130,10 @@ impl ContainerdRuntime {
             .last()
             .cloned()
             .ok_or_else(|| bad("no layers".into()))?;
-        let lease = self.puller.create_lease(reference).await?;
-        let stored = self
-            .puller
-            .store(
+        self.puller
+            .store_leased(
                 reference,
                 &LayerSource::Layout(layout),
-                &lease,
                 Stored {
                     root_media_type: &root_media_type,
                     root_digest: &entry.digest,
@@ -148,9 +145,7 @@ impl ContainerdRuntime {
                     chains: &chains,
                 },
             )
-            .await;
-        self.puller.delete_lease(&lease).await;
-        stored?;
+            .await?;
         let by_digest = format!("{}@{}", repository_of(reference), entry.digest);
         self.puller
             .upsert_image(

@@ -235,30 +235,25 @@ impl Puller {
             .cloned()
             .ok_or_else(|| corrupt("image has no layers".into()))?;
 
-        let lease = self.create_lease(image).await?;
         let source = LayerSource::Registry {
             oci: &oci,
             reference: &reference,
         };
-        let stored = self
-            .store(
-                image,
-                &source,
-                &lease,
-                Stored {
-                    root_media_type: &root_media_type,
-                    root_digest: &root_digest,
-                    root_bytes: &root_bytes,
-                    manifest: &manifest,
-                    manifest_bytes: &manifest_bytes,
-                    manifest_desc: &manifest_desc,
-                    config_bytes: &config_bytes,
-                    chains: &chains,
-                },
-            )
-            .await;
-        self.delete_lease(&lease).await;
-        stored?;
+        self.store_leased(
+            image,
+            &source,
+            Stored {
+                root_media_type: &root_media_type,
+                root_digest: &root_digest,
+                root_bytes: &root_bytes,
+                manifest: &manifest,
+                manifest_bytes: &manifest_bytes,
+                manifest_desc: &manifest_desc,
+                config_bytes: &config_bytes,
+                chains: &chains,
+            },
+        )
+        .await?;
         Ok(Pulled {
             info: ImageInfo {
                 reference: image.to_owned(),
@@ -303,6 +298,20 @@ impl Puller {
         if let Err(status) = self.ctr.leases().delete(self.ctr.req(req)).await {
             tracing::warn!(lease = id, error = %status.message(), "deleting lease failed");
         }
+    }
+
+    /// [`Puller::store`] under a lease that protects the new content from containerd's GC until
+    /// the image record references it.
+    pub(super) async fn store_leased(
+        &self,
+        image: &str,
+        source: &LayerSource<'_>,
+        s: Stored<'_>,
+    ) -> Result<(), RuntimeError> {
+        let lease = self.create_lease(image).await?;
+        let stored = self.store(image, source, &lease, s).await;
+        self.delete_lease(&lease).await;
+        stored
     }
 
     /// Writes an image's documents and layers into the content store, records the image under

@@ -10,15 +10,18 @@ use titus_e2e::{Cluster, wait_for};
 
 use crate::agent_support::{Agent, pod_manifest, wait_phase};
 
-fn started_at(pod: &Pod) -> Option<String> {
-    let state = pod
-        .status
+fn container_state(pod: &Pod) -> Option<k8s_openapi::api::core::v1::ContainerState> {
+    pod.status
         .as_ref()?
         .container_statuses
         .as_ref()?
         .first()?
         .state
-        .clone()?;
+        .clone()
+}
+
+fn started_at(pod: &Pod) -> Option<String> {
+    let state = container_state(pod)?;
     let time = state
         .running
         .and_then(|r| r.started_at)
@@ -27,15 +30,7 @@ fn started_at(pod: &Pod) -> Option<String> {
 }
 
 fn exit_code(pod: &Pod) -> Option<i32> {
-    let state = pod
-        .status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .first()?
-        .state
-        .clone()?;
-    state.terminated.map(|t| t.exit_code)
+    container_state(pod)?.terminated.map(|t| t.exit_code)
 }
 
 #[tokio::test]
