@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::containerd::daemon::{DaemonError, PrivateContainerd};
+use crate::containerd::demo_image::{self, BUSYBOX, DEMO_IMAGE, DemoImageError};
 use crate::containerd::{ContainerdConfig, ContainerdRuntime};
 use crate::logs::{self, LogIndex};
 use crate::node::{Fleet, NodeAgent, NodeAgentConfig, NodeConfig, NodeError};
@@ -52,6 +53,8 @@ pub enum RuntimeConfig {
         plain_http_registries: Vec<String>,
         /// Images to import before the node registers.
         imports: Vec<ImageImport>,
+        /// Build the demo image ([`DEMO_IMAGE`]) from this machine's busybox and import it.
+        demo_image: bool,
     },
     /// No containers: timings from the mock-agent annotations. With `nodes > 1`, that many
     /// nodes named `<name>-<i>` register from one process.
@@ -107,6 +110,9 @@ pub enum AgentError {
     /// The runtime failed (connecting to containerd, importing an image).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The demo image could not be built.
+    #[error(transparent)]
+    DemoImage(#[from] DemoImageError),
     /// A Kubernetes API step failed (registration, deregistration).
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -155,8 +161,17 @@ pub async fn run(
             source,
             namespace,
             plain_http_registries,
-            imports,
+            mut imports,
+            demo_image,
         } => {
+            if demo_image {
+                let layout = config.data_dir.join("demo-image");
+                demo_image::write_busybox_layout(std::path::Path::new(BUSYBOX), &layout)?;
+                imports.push(ImageImport {
+                    layout,
+                    reference: DEMO_IMAGE.to_owned(),
+                });
+            }
             let containerd = ContainerdSetup {
                 source,
                 namespace,

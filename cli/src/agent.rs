@@ -50,6 +50,10 @@ pub struct AgentArgs {
     /// (the layout image named like the reference's tag, or its only image). Repeatable.
     #[arg(long, value_name = "LAYOUT_DIR:REF")]
     import_image: Vec<String>,
+    /// Build the demo image localhost:5000/titus/busybox:1 (used by examples/) from this
+    /// machine's busybox (Debian busybox-static) and import it; no registry needed.
+    #[arg(long)]
+    demo_image: bool,
     /// Registry spoken to over plain HTTP (loopback registries always are). Repeatable.
     #[arg(long)]
     insecure_registry: Vec<String>,
@@ -203,6 +207,7 @@ fn config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
                 .iter()
                 .map(|s| parse_import(s))
                 .collect::<anyhow::Result<_>>()?,
+            demo_image: args.demo_image,
         },
         RuntimeKind::Simulated => RuntimeConfig::Simulated {
             nodes: args.simulated_nodes,

@@ -10,6 +10,7 @@
 
 mod client;
 pub mod daemon;
+pub mod demo_image;
 mod exit;
 mod image;
 mod import;

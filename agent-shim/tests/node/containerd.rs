@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use kube::api::DeleteParams;
+use std::path::Path;
+
 use titus_agent_shim::containerd::ContainerdRuntime;
+use titus_agent_shim::containerd::demo_image::{BUSYBOX, DEMO_IMAGE, write_busybox_layout};
 use titus_agent_shim::testsupport::{TestContainerd, TestImages, TestRegistry};
 
 use crate::fixture::{Cluster, Node, phase_of, pod, terminated};
@@ -218,6 +221,35 @@ async fn a_pod_whose_image_does_not_exist_fails_with_a_clear_reason() -> anyhow:
         "{message}"
     );
     assert_eq!(phase_of(&c.pods().get("missing").await?), "Failed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_demo_image_built_from_this_machines_busybox_runs_without_a_registry()
+-> anyhow::Result<()> {
+    let w = World::start().await?;
+    let layout = tempfile::tempdir()?;
+    let digest = write_busybox_layout(Path::new(BUSYBOX), layout.path())?;
+    let info = runtime_of(&w)
+        .import_oci_layout(layout.path(), DEMO_IMAGE)
+        .await?;
+    assert_eq!(info.digest, digest);
+    let c = &w.cluster;
+    c.create(pod("demo", "node-1", DEMO_IMAGE).build()).await?;
+    c.create(
+        pod(
+            "demo-digest",
+            "node-1",
+            &format!("localhost:5000/titus/busybox@{digest}"),
+        )
+        .command(&["/bin/sh", "-c", "echo by digest; ls /bin/wget"])
+        .build(),
+    )
+    .await?;
+    c.wait_phase("demo", "Succeeded").await?;
+    assert_eq!(c.logs("demo").await?, "hello from busybox\n");
+    c.wait_phase("demo-digest", "Succeeded").await?;
+    assert_eq!(c.logs("demo-digest").await?, "by digest\n/bin/wget\n");
     Ok(())
 }
 
