@@ -634,3 +634,39 @@ async fn start_pod<R: ContainerRuntime>(agent: &NodeAgent<R>, pod: &Pod) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Container;
+
+    use super::must_pull;
+
+    #[test]
+    fn the_pull_policy_decides_like_kubernetes() {
+        let container = |image: &str, policy: Option<&str>| Container {
+            name: "main".into(),
+            image: Some(image.into()),
+            image_pull_policy: policy.map(str::to_owned),
+            ..Container::default()
+        };
+        let cases = [
+            ("r/app:1", None, true, Some(false)),
+            ("r/app:1", None, false, Some(true)),
+            ("r/app:latest", None, true, Some(true)),
+            ("r/app", None, true, Some(true)),
+            ("r/app@sha256:ab", None, true, Some(false)),
+            ("localhost:5000/app", None, true, Some(true)),
+            ("r/app:1", Some("Always"), true, Some(true)),
+            ("r/app:1", Some("Never"), true, Some(false)),
+            ("r/app:1", Some("Never"), false, None),
+            ("r/app:latest", Some("IfNotPresent"), true, Some(false)),
+        ];
+        for (image, policy, present, want) in cases {
+            assert_eq!(
+                must_pull(&container(image, policy), present),
+                want,
+                "{image} {policy:?} present={present}"
+            );
+        }
+    }
+}
