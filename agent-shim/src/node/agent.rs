@@ -6,7 +6,8 @@
 //! Recovery is not a special path: after a restart the watch delivers every Pod again, the
 //! runtime still has the containers (labelled with the Pod uid), and deciding from those two
 //! re-adopts running containers, reports exits that happened meanwhile, and never starts a task
-//! whose Pod already shows a terminal phase.
+//! whose Pod already shows a terminal phase. A container is treated as an orphan only after the
+//! first complete list of Pods, so a restart never kills what it has not yet seen the Pod of.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -126,6 +127,9 @@ struct Loop<R: ContainerRuntime> {
     pods: HashMap<String, Pod>,
     flags: HashMap<String, Flags>,
     relist: Option<HashMap<String, Pod>>,
+    /// The first complete list of the node's Pods has arrived. Until then a container without a
+    /// known Pod is not an orphan: its Pod may simply not have been listed yet.
+    synced: bool,
 }
 
 impl<R: ContainerRuntime> NodeAgent<R> {
@@ -157,6 +161,7 @@ impl<R: ContainerRuntime> NodeAgent<R> {
             pods: HashMap::new(),
             flags: HashMap::new(),
             relist: None,
+            synced: false,
         };
         let handles = [
             tokio::spawn(state.run(rx)).abort_handle(),
@@ -333,6 +338,7 @@ impl<R: ContainerRuntime> Loop<R> {
                     if let Some(relist) = self.relist.take() {
                         self.pods = relist;
                     }
+                    self.synced = true;
                     self.resync_all().await;
                 }
                 AgentEvent::Reconcile { uid } => self.reconcile(&uid).await,
@@ -373,6 +379,9 @@ impl<R: ContainerRuntime> Loop<R> {
     }
 
     async fn reconcile(&mut self, uid: &str) {
+        if !self.synced && !self.pods.contains_key(uid) {
+            return;
+        }
         let Ok(id) = ContainerId::new(uid) else {
             tracing::warn!(uid, "pod uid is not a valid container id");
             return;

@@ -178,6 +178,9 @@ async fn world() -> (
     let agent = NodeAgent::start(api.client(), runtime.clone(), config(), logs())
         .await
         .unwrap();
+    // The watch starts with a (here empty) list of the node's Pods.
+    agent.send(AgentEvent::RelistStarted).unwrap();
+    agent.send(AgentEvent::RelistDone).unwrap();
     (api, runtime, agent)
 }
 
@@ -367,6 +370,39 @@ async fn a_restarted_agent_re_adopts_a_running_container_and_reports_its_exit() 
         "not started twice"
     );
     assert_eq!(runtime.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_agent_leaves_containers_alone_until_it_has_listed_the_pods() {
+    let (api, runtime, first) = world().await;
+    let p = pod(
+        "task-6",
+        "u-6",
+        "registry.test/app:1",
+        "status=StatusRunning",
+    );
+    first.send(AgentEvent::PodChanged(Box::new(p))).unwrap();
+    until_reported(&api, "task-6", "TASK_RUNNING").await;
+    first.shutdown();
+    let second = NodeAgent::start(api.client(), runtime.clone(), config(), logs())
+        .await
+        .unwrap();
+    // A resync (the first tick is immediate) before the watch has listed anything.
+    second.send(AgentEvent::ResyncAll).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(runtime.len(), 1, "not removed as an orphan");
+    let id = crate::runtime::ContainerId::new("u-6").unwrap();
+    assert!(matches!(
+        runtime.status(&id).await.unwrap(),
+        crate::runtime::ContainerState::Running { .. }
+    ));
+    // Once the list is complete and the Pod is not in it, the container is an orphan.
+    second.send(AgentEvent::RelistStarted).unwrap();
+    second.send(AgentEvent::RelistDone).unwrap();
+    eventually("orphan removed", Duration::from_secs(30), || {
+        runtime.is_empty()
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -85,7 +85,8 @@ async fn a_killed_agent_restarts_without_restarting_its_containers_and_reports_t
     assert_eq!(
         exit_code(&short),
         Some(4),
-        "the exit while down is reported"
+        "the exit while down is reported: {:?}",
+        short.status
     );
     assert_eq!(
         agent.cleanup.pids_of(&long_uid),
