@@ -23,7 +23,7 @@ use titus_agent_shim::labels;
 use titus_agent_shim::logs::LogIndex;
 use titus_agent_shim::node::{Fleet, NodeAgent, NodeAgentConfig, NodeCapacity, NodeConfig};
 use titus_agent_shim::simulated::{SimulatedConfig, SimulatedRuntime};
-use titus_agent_shim::testsupport::{TestContainerd, TestRegistry};
+use titus_agent_shim::testsupport::{TestContainerd, TestRegistry, api_server};
 
 /// When each Pod was first seen in each phase.
 type Seen = Arc<Mutex<HashMap<(String, String), Instant>>>;
@@ -98,18 +98,6 @@ fn node_config(name: &str, log_dir: &std::path::Path) -> NodeAgentConfig {
         oci_runtime: "runc".into(),
         resync: Duration::from_secs(30),
     }
-}
-
-async fn api_server() -> anyhow::Result<(titus_apiserver::RunningApiServer, kube::Client)> {
-    let server = titus_apiserver::start(titus_apiserver::ApiServerConfig {
-        data_dir: None,
-        bind: "127.0.0.1:0".parse()?,
-        fsync: false,
-        extra_sans: vec![],
-    })
-    .await?;
-    let client = titus_runtime::client_from_yaml(&server.kubeconfig()).await?;
-    Ok((server, client))
 }
 
 fn ms(d: Duration) -> String {

@@ -15,7 +15,7 @@ use titus_agent_shim::ContainerRuntime;
 use titus_agent_shim::logs::{self, LogIndex};
 use titus_agent_shim::node::{NodeAgent, NodeAgentConfig, NodeCapacity, NodeConfig};
 use titus_agent_shim::titus_env::HostFacts;
-use titus_apiserver::{ApiServerConfig, RunningApiServer};
+use titus_apiserver::RunningApiServer;
 
 /// The embedded API server, started in this process.
 pub struct Cluster {
@@ -25,14 +25,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> anyhow::Result<Self> {
-        let server = titus_apiserver::start(ApiServerConfig {
-            data_dir: None,
-            bind: "127.0.0.1:0".parse()?,
-            fsync: false,
-            extra_sans: vec![],
-        })
-        .await?;
-        let client = titus_runtime::client_from_yaml(&server.kubeconfig()).await?;
+        let (server, client) = titus_agent_shim::testsupport::api_server().await?;
         Ok(Self { client, server })
     }
 
