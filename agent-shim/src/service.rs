@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::containerd::daemon::{DaemonError, PrivateContainerd};
 use crate::containerd::demo_image::{self, BUSYBOX, DEMO_IMAGE, DemoImageError};
-use crate::containerd::{ContainerdConfig, ContainerdRuntime};
+use crate::containerd::{ContainerdConfig, ContainerdRuntime, LogDriver};
 use crate::logs::{self, LogIndex};
 use crate::node::{Fleet, NodeAgent, NodeAgentConfig, NodeConfig, NodeError};
 use crate::runtime::{ContainerRuntime, RuntimeError};
@@ -55,6 +55,9 @@ pub enum RuntimeConfig {
         imports: Vec<ImageImport>,
         /// Build the demo image ([`DEMO_IMAGE`]) from this machine's busybox and import it.
         demo_image: bool,
+        /// The log driver containerd runs next to each container (times and interleaved
+        /// output for `kubectl logs`); `None`: plain files.
+        log_driver: Option<LogDriver>,
     },
     /// No containers: timings from the mock-agent annotations. With `nodes > 1`, that many
     /// nodes named `<name>-<i>` register from one process.
@@ -163,6 +166,7 @@ pub async fn run(
             plain_http_registries,
             mut imports,
             demo_image,
+            log_driver,
         } => {
             if demo_image {
                 let layout = config.data_dir.join("demo-image");
@@ -177,6 +181,7 @@ pub async fn run(
                 namespace,
                 plain_http_registries,
                 imports,
+                log_driver,
             };
             run_containerd(&config, containerd, client, index, shutdown).await
         }
@@ -195,6 +200,7 @@ struct ContainerdSetup {
     namespace: String,
     plain_http_registries: Vec<String>,
     imports: Vec<ImageImport>,
+    log_driver: Option<LogDriver>,
 }
 
 fn node_agent_config(config: &AgentConfig, node: NodeConfig, oci_runtime: &str) -> NodeAgentConfig {
@@ -227,6 +233,7 @@ async fn run_containerd(
             namespace: setup.namespace.clone(),
             cgroup_parent: format!("/titus/{}", config.node.name),
             plain_http_registries: setup.plain_http_registries.clone(),
+            log_driver: setup.log_driver.clone(),
             ..ContainerdConfig::default()
         })
         .await?;

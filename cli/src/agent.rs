@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::Taint;
+use titus_agent_shim::containerd::LogDriver;
 use titus_agent_shim::node::{NodeCapacity, NodeConfig};
 use titus_agent_shim::simulated::SimulatedConfig;
 use titus_agent_shim::titus_env::HostFacts;
@@ -31,8 +32,12 @@ pub struct AgentArgs {
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// Node name (and hostname label); `-<i>` is appended with --simulated-nodes.
-    #[arg(long)]
-    node_name: String,
+    #[arg(long, required_unless_present = "log_driver")]
+    node_name: Option<String>,
+    /// Run as the container log driver for the log directory DIR (containerd starts
+    /// `titus agent --log-driver=DIR` next to each container).
+    #[arg(long, hide = true, value_name = "DIR")]
+    log_driver: Option<PathBuf>,
     /// Runtime.
     #[arg(long, value_enum, default_value = "containerd")]
     runtime: RuntimeKind,
@@ -176,7 +181,8 @@ fn config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
         memory_mb: args.memory_mb.unwrap_or(machine.memory_mb),
         ..machine
     };
-    let mut node = NodeConfig::named(args.node_name.clone(), capacity);
+    let name = args.node_name.clone().context("--node-name is required")?;
+    let mut node = NodeConfig::named(name, capacity);
     node.zone.clone_from(&args.zone);
     node.region.clone_from(&args.region);
     node.instance_type.clone_from(&args.instance_type);
@@ -208,6 +214,10 @@ fn config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
                 .map(|s| parse_import(s))
                 .collect::<anyhow::Result<_>>()?,
             demo_image: args.demo_image,
+            log_driver: Some(LogDriver {
+                binary: std::env::current_exe().context("locating the titus binary")?,
+                subcommand: "agent".into(),
+            }),
         },
         RuntimeKind::Simulated => RuntimeConfig::Simulated {
             nodes: args.simulated_nodes,
@@ -233,8 +243,15 @@ fn config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
     })
 }
 
-/// Runs `titus agent` until SIGINT or SIGTERM.
+/// Runs `titus agent` until SIGINT or SIGTERM (or, with `--log-driver`, until the container's
+/// output ends).
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.log_driver {
+        let dir = dir.clone();
+        return tokio::task::spawn_blocking(move || titus_agent_shim::logs::driver::run(&dir))
+            .await?
+            .context("running the log driver");
+    }
     let config = config(&args)?;
     let client = titus_runtime::client(args.kubeconfig.as_deref())
         .await

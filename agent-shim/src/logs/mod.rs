@@ -8,9 +8,12 @@
 //! bearer token is configured, every request must carry it (the embedded API server forwards its
 //! own token, which is the one in the agent's kubeconfig).
 //!
-//! The node agents keep a [`LogIndex`] (Pod → log files, finished or not) up to date; reading and
-//! following the files is in [`read`].
+//! The node agents keep a [`LogIndex`] (Pod → log files, finished or not) up to date; the
+//! containers' output is written by the log [`driver`] (interleaved, with times: [`cri`]) or, for
+//! a runtime without it, to plain files ([`read`]).
 
+pub mod cri;
+pub mod driver;
 pub mod read;
 
 use std::collections::HashMap;
@@ -196,7 +199,7 @@ async fn container_logs(
             return Err(LogError::Unauthorized);
         }
     }
-    let options = LogOptions::parse(query.as_deref().unwrap_or_default())?;
+    let options = LogOptions::parse(query.as_deref().unwrap_or_default(), jiff::Timestamp::now())?;
     let (target, finished) =
         shared
             .index
@@ -212,6 +215,14 @@ async fn container_logs(
         return Err(LogError::BadRequest(format!(
             "previous terminated container {container:?} in pod {pod:?} not found: Titus containers are never restarted"
         )));
+    }
+    let timed = tokio::fs::try_exists(cri::combined_log(&target.paths))
+        .await
+        .unwrap_or(false);
+    if !timed && (options.timestamps || options.since.is_some()) {
+        return Err(LogError::BadRequest(
+            "timestamps and since are not available: this container's output was stored without times (no log driver)".into(),
+        ));
     }
     let body = Body::from_stream(stream_logs(target.paths, options, finished));
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())

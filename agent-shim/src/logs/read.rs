@@ -1,8 +1,11 @@
 //! Reading a container's log files for the log endpoint: the query options, the tail of what is
 //! there, and following the files until the container has finished.
 //!
-//! The runtime appends stdout and stderr to two files; a read returns stdout's content, then
-//! stderr's, and a follow sends whatever either file gains as it comes.
+//! With the log driver ([`super::driver`]) a container's output is one interleaved file with a
+//! time per line (`main.log`, read by [`super::cri`]); this module also reads the two plain
+//! files a runtime without the driver appends to: stdout's content, then stderr's, and a follow
+//! sends whatever either file gains as it comes. Plain files carry no times, so `timestamps` and
+//! `since*` are refused for them.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,7 @@ use crate::runtime::LogPaths;
 
 /// How often a follower looks for new output (the runtime writes plain files; there is no
 /// notification to wait on).
-const FOLLOW_POLL: Duration = Duration::from_millis(100);
+pub(super) const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// The query of a log request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +34,10 @@ pub struct LogOptions {
     pub limit_bytes: Option<u64>,
     /// The previous instance of the container was asked for.
     pub previous: bool,
+    /// Prefix each line with its time.
+    pub timestamps: bool,
+    /// Only lines written at or after this time.
+    pub since: Option<jiff::Timestamp>,
 }
 
 fn flag(name: &str, value: &str) -> Result<bool, LogError> {
@@ -50,12 +57,12 @@ fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, LogError> 
 }
 
 impl LogOptions {
-    /// Parses a query string (`follow=true&tailLines=10`).
+    /// Parses a query string (`follow=true&tailLines=10`); `sinceSeconds` counts back from
+    /// `now`.
     ///
     /// # Errors
-    /// [`LogError::BadRequest`] for malformed values and for what the agent cannot serve:
-    /// `timestamps=true` (the files carry no per-line times) and `sinceSeconds`/`sinceTime`.
-    pub fn parse(query: &str) -> Result<Self, LogError> {
+    /// [`LogError::BadRequest`] for malformed values.
+    pub fn parse(query: &str, now: jiff::Timestamp) -> Result<Self, LogError> {
         let mut options = Self::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -64,15 +71,20 @@ impl LogOptions {
                 "previous" => options.previous = flag(name, value)?,
                 "tailLines" => options.tail_lines = Some(number(name, value)?),
                 "limitBytes" => options.limit_bytes = Some(number(name, value)?),
-                "timestamps" if flag(name, value)? => {
-                    return Err(LogError::BadRequest(
-                        "timestamps=true is not supported: this agent stores container output without per-line times".into(),
-                    ));
+                "timestamps" => options.timestamps = flag(name, value)?,
+                "sinceSeconds" => {
+                    let seconds: i64 = number(name, value)?;
+                    options.since = now
+                        .checked_sub(jiff::SignedDuration::from_secs(seconds))
+                        .ok();
                 }
-                "sinceSeconds" | "sinceTime" => {
-                    return Err(LogError::BadRequest(format!(
-                        "{name} is not supported: this agent stores container output without per-line times"
-                    )));
+                "sinceTime" => {
+                    let decoded = value.replace("%3A", ":").replace("%3a", ":");
+                    options.since = Some(decoded.parse().map_err(|_| {
+                        LogError::BadRequest(format!(
+                            "sinceTime: {value:?} is not an RFC 3339 time"
+                        ))
+                    })?);
                 }
                 // Unknown parameters are ignored, as the kubelet does.
                 _ => {}
@@ -110,7 +122,7 @@ fn files(paths: &LogPaths) -> Vec<PathBuf> {
 }
 
 /// What `path` holds from `offset` on (nothing when it does not exist yet).
-async fn read_from(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
+pub(super) async fn read_from(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
     let mut file = match tokio::fs::File::open(path).await {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -132,7 +144,13 @@ pub fn stream_logs(
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
-        if let Err(error) = pump(&paths, &options, finished, &tx).await {
+        let combined = super::cri::combined_log(&paths);
+        let pumped = if tokio::fs::try_exists(&combined).await.unwrap_or(false) {
+            super::cri::pump(&combined, &options, finished, &tx).await
+        } else {
+            pump(&paths, &options, finished, &tx).await
+        };
+        if let Err(error) = pumped {
             let _ = tx.send(Err(error)).await;
         }
     });
@@ -140,7 +158,7 @@ pub fn stream_logs(
 }
 
 /// Sends `data` within the byte budget; false when the stream should end.
-async fn send(
+pub(super) async fn send(
     tx: &mpsc::Sender<std::io::Result<Bytes>>,
     budget: &mut Option<u64>,
     mut data: Vec<u8>,
@@ -214,36 +232,41 @@ mod tests {
 
     use super::*;
 
+    fn now() -> jiff::Timestamp {
+        "2026-01-01T00:10:00Z".parse().unwrap()
+    }
+
     #[test]
-    fn query_options_parse_like_the_kubelet_and_refuse_what_is_not_kept() {
+    fn query_options_parse_like_the_kubelet() {
         assert_eq!(
-            LogOptions::parse("follow=true&tailLines=5&limitBytes=100&container=main").unwrap(),
+            LogOptions::parse(
+                "follow=true&tailLines=5&limitBytes=100&container=main&timestamps=true",
+                now()
+            )
+            .unwrap(),
             LogOptions {
                 follow: true,
                 tail_lines: Some(5),
                 limit_bytes: Some(100),
                 previous: false,
+                timestamps: true,
+                since: None,
             }
         );
-        assert_eq!(LogOptions::parse("").unwrap(), LogOptions::default());
-        assert!(
-            LogOptions::parse("timestamps=false")
-                .unwrap()
-                .tail_lines
-                .is_none()
-        );
-        for bad in [
-            "timestamps=true",
-            "sinceSeconds=10",
-            "tailLines=x",
-            "follow=maybe",
-        ] {
+        assert_eq!(LogOptions::parse("", now()).unwrap(), LogOptions::default());
+        let since = LogOptions::parse("sinceSeconds=60", now()).unwrap().since;
+        assert_eq!(since, Some("2026-01-01T00:09:00Z".parse().unwrap()));
+        let since = LogOptions::parse("sinceTime=2026-01-01T00%3A05%3A00Z", now())
+            .unwrap()
+            .since;
+        assert_eq!(since, Some("2026-01-01T00:05:00Z".parse().unwrap()));
+        for bad in ["sinceTime=yesterday", "tailLines=x", "follow=maybe"] {
             assert!(
-                matches!(LogOptions::parse(bad), Err(LogError::BadRequest(_))),
+                matches!(LogOptions::parse(bad, now()), Err(LogError::BadRequest(_))),
                 "{bad}"
             );
         }
-        assert!(LogOptions::parse("previous=true").unwrap().previous);
+        assert!(LogOptions::parse("previous=true", now()).unwrap().previous);
     }
 
     #[test]

@@ -8,8 +8,9 @@ use anyhow::Context;
 use kube::api::DeleteParams;
 use std::path::Path;
 
-use titus_agent_shim::containerd::ContainerdRuntime;
+use kube::api::LogParams;
 use titus_agent_shim::containerd::demo_image::{BUSYBOX, DEMO_IMAGE, write_busybox_layout};
+use titus_agent_shim::containerd::{ContainerdRuntime, LogDriver};
 use titus_agent_shim::testsupport::{TestContainerd, TestImages, TestRegistry};
 
 use crate::fixture::{Cluster, Node, phase_of, pod, terminated};
@@ -25,6 +26,19 @@ struct World {
 
 impl World {
     async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A world whose containerd runs this crate's `titus-log-driver` next to each container.
+    async fn with_log_driver() -> anyhow::Result<Self> {
+        Self::start_with(Some(LogDriver {
+            binary: env!("CARGO_BIN_EXE_titus-log-driver").into(),
+            subcommand: "agent".into(),
+        }))
+        .await
+    }
+
+    async fn start_with(log_driver: Option<LogDriver>) -> anyhow::Result<Self> {
         let (registry, images, containerd) = tokio::task::spawn_blocking(|| {
             let registry = TestRegistry::start().context("starting the test registry")?;
             let images = registry
@@ -35,7 +49,9 @@ impl World {
         })
         .await??;
         let cluster = Cluster::start().await?;
-        let runtime = Arc::new(ContainerdRuntime::connect(containerd.runtime_config()).await?);
+        let mut config = containerd.runtime_config();
+        config.log_driver = log_driver;
+        let runtime = Arc::new(ContainerdRuntime::connect(config).await?);
         let node = Node::start(&cluster, runtime, "node-1", &containerd.log_dir()).await?;
         Ok(Self {
             node,
@@ -250,6 +266,53 @@ async fn the_demo_image_built_from_this_machines_busybox_runs_without_a_registry
     assert_eq!(c.logs("demo").await?, "hello from busybox\n");
     c.wait_phase("demo-digest", "Succeeded").await?;
     assert_eq!(c.logs("demo-digest").await?, "by digest\n/bin/wget\n");
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_the_log_driver_output_is_interleaved_with_times_and_followed_to_the_end()
+-> anyhow::Result<()> {
+    let w = World::with_log_driver().await?;
+    let c = &w.cluster;
+    c.create(
+        pod("mixed", "node-1", &w.images.busybox)
+            .command(&[
+                "/bin/sh",
+                "-c",
+                "echo out1; sleep 0.3; echo err1 >&2; sleep 0.3; echo out2",
+            ])
+            .build(),
+    )
+    .await?;
+    c.wait_phase("mixed", "Running").await?;
+    let follow = LogParams {
+        follow: true,
+        ..LogParams::default()
+    };
+    // A follow started while it runs ends with the container.
+    assert_eq!(c.pods().logs("mixed", &follow).await?, "out1\nerr1\nout2\n");
+    c.wait_phase("mixed", "Succeeded").await?;
+    let timed = LogParams {
+        timestamps: true,
+        tail_lines: Some(2),
+        ..LogParams::default()
+    };
+    let lines: Vec<String> = c
+        .pods()
+        .logs("mixed", &timed)
+        .await?
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, content) in lines.iter().zip(["err1", "out2"]) {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert!(
+            time.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
+            "{line}"
+        );
+        assert_eq!(rest, content);
+    }
     Ok(())
 }
 

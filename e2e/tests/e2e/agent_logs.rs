@@ -34,6 +34,15 @@ async fn kubectl_logs_and_logs_follow_show_a_pods_output() -> anyhow::Result<()>
         cluster.kubectl(&["logs", "counter", "-c", "main", "--limit-bytes=4"])?,
         "line"
     );
+    // The log driver records a time per line.
+    let timed = cluster.kubectl(&["logs", "counter", "--timestamps"])?;
+    let lines: Vec<&str> = timed.lines().collect();
+    assert_eq!(lines.len(), 3, "{timed}");
+    for (i, line) in lines.iter().enumerate() {
+        let (time, rest) = line.split_once(' ').unwrap_or_default();
+        assert!(time.ends_with('Z') && time.contains('T'), "{line}");
+        assert_eq!(rest, format!("line {}", i + 1));
+    }
     let previous = cluster.kubectl_output(&["logs", "counter", "--previous"])?;
     assert!(!previous.status.success());
     assert!(
