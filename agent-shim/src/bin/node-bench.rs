@@ -2,8 +2,11 @@
 //! docs/benchmarks.md.
 //!
 //! ```text
-//! cargo run -p titus-agent-shim --profile bench --features test-support --bin node-bench -- [all|containerd|simulated]
+//! cargo build -p titus-agent-shim --profile bench --features test-support --bin node-bench --bin titus-log-driver
+//! target/release/node-bench [all|containerd|simulated]
 //! ```
+//! (with `titus-log-driver` next to it, containers log through the log driver, as with
+//! `titus agent`).
 //! containerd: a private registry and containerd (needs root), one node agent, Pods created
 //! already bound; start latency = Pod created → the API server shows phase Running (seen through
 //! a watch), sequential and concurrent. simulated: 100 simulated nodes in one agent, 5 000 bound
@@ -18,7 +21,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
-use titus_agent_shim::containerd::ContainerdRuntime;
+use titus_agent_shim::containerd::{ContainerdRuntime, LogDriver};
 use titus_agent_shim::labels;
 use titus_agent_shim::logs::LogIndex;
 use titus_agent_shim::node::{Fleet, NodeAgent, NodeAgentConfig, NodeCapacity, NodeConfig};
@@ -113,7 +116,15 @@ async fn containerd_bench() -> anyhow::Result<()> {
     })
     .await??;
     let (server, client) = api_server().await?;
-    let runtime = Arc::new(ContainerdRuntime::connect(containerd.runtime_config()).await?);
+    // The log driver `titus agent` uses, when it was built next to this program.
+    let driver = std::env::current_exe()?.with_file_name("titus-log-driver");
+    let mut config = containerd.runtime_config();
+    config.log_driver = driver.exists().then(|| LogDriver {
+        binary: driver,
+        subcommand: "agent".into(),
+    });
+    let with_driver = config.log_driver.is_some();
+    let runtime = Arc::new(ContainerdRuntime::connect(config).await?);
     let agent = NodeAgent::start(
         client.clone(),
         runtime,
@@ -178,7 +189,14 @@ async fn containerd_bench() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
-    println!("### containerd through the API server (Pod bound → phase Running seen by a watch)\n");
+    let logs = if with_driver {
+        "log driver"
+    } else {
+        "plain log files"
+    };
+    println!(
+        "### containerd through the API server (Pod bound → phase Running seen by a watch; {logs})\n"
+    );
     println!("| measurement | value |\n|---|---|");
     println!(
         "| first Pod (includes the image pull) | {} |",
