@@ -98,6 +98,15 @@ pub struct AgentConfig {
 /// Why the agent stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// A configured path cannot be made absolute.
+    #[error("cannot resolve {path}")]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The log endpoint could not listen.
     #[error("cannot listen on {addr} for the log endpoint")]
     Bind {
@@ -130,6 +139,15 @@ pub async fn run(
     client: kube::Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    // containerd's shims and the log driver run in other directories: paths must be absolute.
+    config.data_dir = absolute(&config.data_dir)?;
+    if let RuntimeConfig::Containerd {
+        source: ContainerdSource::Private(dir),
+        ..
+    } = &mut config.runtime
+    {
+        *dir = absolute(dir)?;
+    }
     let listener = tokio::net::TcpListener::bind(config.log_bind)
         .await
         .map_err(|source| AgentError::Bind {
@@ -193,6 +211,13 @@ pub async fn run(
     let _ = stop_logs.send(());
     let _ = log_server.await;
     result
+}
+
+fn absolute(path: &std::path::Path) -> Result<PathBuf, AgentError> {
+    std::path::absolute(path).map_err(|source| AgentError::Path {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 struct ContainerdSetup {

@@ -63,8 +63,9 @@ impl Agent {
             &containerd.display().to_string(),
             "--containerd-namespace",
             &namespace,
+            // Relative on purpose: the agent resolves it (shims run elsewhere).
             "--data-dir",
-            &dir.join("data").display().to_string(),
+            "data",
             "--import-image",
             &format!("{}:{IMAGE}", layout.display()),
             "--cpu",
@@ -99,6 +100,7 @@ impl Agent {
             .open(&self.log)?;
         let child = Command::new(titus_bin()?)
             .args(&self.args)
+            .current_dir(&self._dir.0)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
