@@ -1,7 +1,7 @@
 //! Label and annotation names the agent reads and writes, in one place.
 //!
 //! Container labels (on containerd containers) let the agent find and re-adopt its containers
-//! after a restart; the Titus annotation names are the ones the Titus control plane puts on Pods.
+//! after a restart; the Titus annotation names are re-exported from `titus_crds::constants`.
 
 /// Marks a containerd container as managed by this agent; `list()` filters on it.
 pub const MANAGED: &str = "titus.dev/managed";
@@ -20,49 +20,18 @@ pub const STARTED_AT: &str = "titus.dev/started-at";
 /// exit as `Killed` rather than as a failure.
 pub const STOP_REQUESTED: &str = "titus.dev/stop-requested";
 
-/// Simulated agent: time from create to running (Titus `titusParameter.mockVK.prepareTime`).
-pub const MOCK_PREPARE_TIME: &str = "github.com.netflix.titus.executor/prepareTime";
-/// Simulated agent: time running before the container exits by itself (`mockVK.runTime`).
-pub const MOCK_RUN_TIME: &str = "github.com.netflix.titus.executor/runTime";
-/// Simulated agent: time a stop takes (`mockVK.killTime`).
-pub const MOCK_KILL_TIME: &str = "github.com.netflix.titus.executor/killTime";
+// Titus names come from `titus_crds::constants`, so the agent reads exactly what the control
+// plane writes.
+pub use titus_crds::constants::annotations::{
+    ENTRYPOINT_SHELL_SPLITTING_ENABLED as ENTRYPOINT_SHELL_SPLITTING, IAM_ROLE, IMAGE_TAG_MAIN,
+    MOCK_KILL_TIME, MOCK_PREPARE_TIME, MOCK_RUN_TIME, WORKLOAD_DETAIL, WORKLOAD_NAME,
+    WORKLOAD_SEQUENCE, WORKLOAD_STACK,
+};
+pub use titus_crds::constants::labels::TITUS_TASK_ID as POD_TASK_ID;
 
-/// Pod annotation: the entry point is one string to shell-split (legacy Titus jobs).
-pub const ENTRYPOINT_SHELL_SPLITTING: &str =
-    "pod.titus.netflix.com/entrypoint-shell-splitting-enabled";
-/// Pod annotation: the image tag the job asked for (the Pod references the digest).
-pub const IMAGE_TAG_MAIN: &str = "pod.titus.netflix.com/image-tag-main";
-/// Pod annotation: CPU bursting (no CFS quota).
+/// Pod annotation: CPU bursting (no CFS quota), from `titusParameter.agent.allowCpuBursting`.
 pub const CPU_BURSTING: &str = "pod.netflix.com/cpu-bursting-enabled";
-/// Pod annotation: IAM role.
-pub const IAM_ROLE: &str = "iam.amazonaws.com/role";
-/// Pod annotations with the job group names.
-pub const WORKLOAD_NAME: &str = "workload.netflix.com/name";
-/// Job group stack.
-pub const WORKLOAD_STACK: &str = "workload.netflix.com/stack";
-/// Job group detail.
-pub const WORKLOAD_DETAIL: &str = "workload.netflix.com/detail";
-/// Job group sequence.
-pub const WORKLOAD_SEQUENCE: &str = "workload.netflix.com/sequence";
-/// Pod label with the Titus task id.
-pub const POD_TASK_ID: &str = "v3.job.titus.netflix.com/task-id";
 /// Prefix of annotations passed to the runtime (the simulated runtime reads its timings there).
 pub const EXECUTOR_ANNOTATION_PREFIX: &str = "github.com.netflix.titus.executor/";
-
-// Node labels and taints (titus-semantics §10.5); the same names as titus-crds' `node` constants.
-/// Zone label.
-pub const NODE_ZONE: &str = "failure-domain.beta.kubernetes.io/zone";
-/// Region label.
-pub const NODE_REGION: &str = "failure-domain.beta.kubernetes.io/region";
-/// Instance type label.
-pub const NODE_INSTANCE_TYPE: &str = "beta.kubernetes.io/instance-type";
-/// Node id label.
-pub const NODE_ID: &str = "node.titus.netflix.com/id";
-/// Instance group (ASG) label.
-pub const NODE_ASG: &str = "node.titus.netflix.com/asg";
-/// Backend label.
-pub const NODE_BACKEND: &str = "node.titus.netflix.com/backend";
-/// Tier label and taint.
-pub const NODE_TIER: &str = "node.titus.netflix.com/tier";
-/// Taint every Titus Pod tolerates.
-pub const TAINT_PROVIDER: &str = "virtual-kubelet.io/provider";
+/// Well-known Kubernetes node label with the node's host name.
+pub const NODE_HOSTNAME: &str = "kubernetes.io/hostname";

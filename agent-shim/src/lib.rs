@@ -10,6 +10,8 @@
 //!
 //! The node half, [`node`], registers a Node, renews its Lease, watches the Pods bound to it and
 //! drives them through a runtime (one node, or a fleet of simulated nodes in one process).
+//! [`logs`] serves container logs to the API server like the kubelet's `/containerLogs`, and
+//! [`run`] ([`service`]) puts it all together for `titus agent` and `titus up`.
 //!
 //! Pure helpers the node half calls: [`process`] (Docker entryPoint/command rules, env merge,
 //! shell splitting) and [`titus_env`] (the environment the Titus agent injects).
@@ -21,13 +23,17 @@
 
 pub mod containerd;
 pub mod labels;
+pub mod logs;
 pub mod node;
 pub mod process;
 pub mod runtime;
+pub mod service;
 pub mod simulated;
 #[cfg(feature = "test-support")]
 pub mod testsupport;
 pub mod titus_env;
+
+pub use service::{AgentConfig, AgentError, ContainerdSource, ImageImport, RuntimeConfig, run};
 
 pub use runtime::{
     ContainerHandle, ContainerId, ContainerRuntime, ContainerSpec, ContainerState, CpuLimit,

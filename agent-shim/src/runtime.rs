@@ -33,6 +33,16 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         auth: &RegistryAuth,
     ) -> impl Future<Output = Result<ImageInfo, RuntimeError>> + Send;
 
+    /// The image if it is already on this machine (pulled or imported earlier), without asking
+    /// a registry: what `imagePullPolicy: IfNotPresent` and `Never` need.
+    ///
+    /// # Errors
+    /// Store failures.
+    fn present(
+        &self,
+        image: &str,
+    ) -> impl Future<Output = Result<Option<ImageInfo>, RuntimeError>> + Send;
+
     /// Creates the container described by `spec` from an image already pulled, and starts it.
     ///
     /// # Errors

@@ -202,10 +202,17 @@ async fn handle(
         body,
     };
     let started = std::time::Instant::now();
-    let response = match route(&server, &ctx, &request).await {
+    let mut response = match route(&server, &ctx, &request).await {
         Ok(reply) => reply_response(reply),
         Err(error) => error_response(&error),
     };
+    if request.path.ends_with("/log") && response.status().is_success() {
+        // Pod logs are plain text, proxied from the node agent (see `logs`).
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+    }
     tracing::debug!(method = %request.method, path = %request.path, content_type = %request.content_type, accept = %request.accept, status = response.status().as_u16(), %peer,
         elapsed_ms = started.elapsed().as_millis() as u64, "request");
     response
@@ -457,11 +464,11 @@ async fn route(
                 .ok_or_else(|| not_found_path(req))
         }
         ["api", "v1", rest @ ..] => match parse_resource_path("", "v1", rest) {
-            Some(path) => resource(server, req, path).await,
+            Some(path) => resource(server, &ctx.token, req, path).await,
             None => Err(not_found_path(req)),
         },
         ["apis", group, version, rest @ ..] => match parse_resource_path(group, version, rest) {
-            Some(path) => resource(server, req, path).await,
+            Some(path) => resource(server, &ctx.token, req, path).await,
             None => Err(not_found_path(req)),
         },
         _ => Err(not_found_path(req)),
@@ -474,6 +481,7 @@ fn not_found_path(req: &ApiRequest) -> ApiError {
 
 async fn resource(
     server: &Arc<Server>,
+    token: &str,
     req: &ApiRequest,
     path: ResourcePath<'_>,
 ) -> Result<Reply, ApiError> {
@@ -511,9 +519,9 @@ async fn resource(
                     server.from_storage(&def, server.get_stored(&def, namespace, name)?.value());
                 Ok(Reply::json(200, &crate::subresource::scale_of(&def, &obj)?))
             }
-            (_, Some("log")) => Err(ApiError::BadRequest(format!(
-                "pod {name} has no node agent serving logs yet"
-            ))),
+            (_, Some("log")) => {
+                crate::logs::pod_log(server, token, namespace, name, &req.query).await
+            }
             _ if path.legacy_watch || req.flag("watch") => {
                 let mut opts = req.list_options(&def)?;
                 opts.field_selector

@@ -18,6 +18,7 @@ pub mod events;
 pub mod gc;
 pub mod http;
 pub mod jsonpath;
+pub mod logs;
 pub mod managed;
 pub mod meta;
 pub mod openapi;

@@ -3,10 +3,12 @@
 //! - `titus up` runs everything on one machine on an embedded API server;
 //! - `titus apiserver` runs only the embedded Kubernetes-compatible API server;
 //! - `titus scheduler` runs the Titus scheduler against any Kubernetes API;
+//! - `titus agent` runs the node agent against any Kubernetes API;
 //! - `titus crds` prints the CustomResourceDefinitions.
 //!
 //! Each subcommand lives in its own module and only wires library crates together.
 
+mod agent;
 mod apiserver;
 mod crds;
 mod scheduler;
@@ -33,6 +35,8 @@ enum Command {
     Apiserver(apiserver::ServeArgs),
     /// Run the Titus scheduler against a Kubernetes API (and optionally a Mesos master).
     Scheduler(scheduler::SchedulerArgs),
+    /// Run the node agent: register a Node and run the Pods bound to it.
+    Agent(Box<agent::AgentArgs>),
     /// Print the CustomResourceDefinitions of the Titus kinds as YAML.
     Crds,
 }
@@ -54,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => apiserver::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
+            Command::Agent(args) => agent::run(*args).await,
             Command::Crds => crds::run(),
         }
     })

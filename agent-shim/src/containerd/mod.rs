@@ -9,8 +9,11 @@
 //! lists, re-attaches to (`tasks.wait` again) and reports containers without restarting them.
 
 mod client;
+pub mod daemon;
+pub mod demo_image;
 mod exit;
 mod image;
+mod import;
 mod pull;
 mod spec;
 
@@ -70,6 +73,18 @@ pub struct ContainerdConfig {
     pub registry_credentials: BTreeMap<String, RegistryAuth>,
     /// How long `stop` and `remove` wait for an exit after SIGKILL.
     pub kill_timeout: Duration,
+    /// The log driver containerd runs next to each container (interleaved output with times,
+    /// see [`crate::logs::driver`]); without it the shim appends to the plain log files.
+    pub log_driver: Option<LogDriver>,
+}
+
+/// How containerd starts the log driver: `<binary> <subcommand> --log-driver=<dir>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDriver {
+    /// Absolute path of the program.
+    pub binary: PathBuf,
+    /// Its first argument (`agent` for the `titus` binary).
+    pub subcommand: String,
 }
 
 impl Default for ContainerdConfig {
@@ -84,6 +99,7 @@ impl Default for ContainerdConfig {
             plain_http_registries: Vec::new(),
             registry_credentials: BTreeMap::new(),
             kill_timeout: Duration::from_secs(10),
+            log_driver: None,
         }
     }
 }
@@ -525,6 +541,14 @@ impl ContainerRuntime for ContainerdRuntime {
         Ok(pulled.info)
     }
 
+    async fn present(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        match self.image(image).await {
+            Ok(pulled) => Ok(Some(pulled.info)),
+            Err(RuntimeError::ImageNotPresent { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_and_start(
         &self,
         spec: &ContainerSpec,
@@ -697,14 +721,26 @@ impl ContainerdRuntime {
         rootfs: Vec<Mount>,
     ) -> Result<ContainerHandle, RuntimeError> {
         let id = &spec.id;
-        for path in [&spec.logs.stdout, &spec.logs.stderr] {
-            ensure_log_file(path).await?;
-        }
+        let (stdout, stderr) = match (&self.core.config.log_driver, spec.logs.stdout.parent()) {
+            (Some(driver), Some(dir)) => {
+                let uri = crate::logs::driver::binary_uri(&driver.binary, &driver.subcommand, dir);
+                (uri.clone(), uri)
+            }
+            (Some(_), None) | (None, _) => {
+                for path in [&spec.logs.stdout, &spec.logs.stderr] {
+                    ensure_log_file(path).await?;
+                }
+                (
+                    spec.logs.stdout.to_string_lossy().into_owned(),
+                    spec.logs.stderr.to_string_lossy().into_owned(),
+                )
+            }
+        };
         let create = CreateTaskRequest {
             container_id: id.to_string(),
             rootfs,
-            stdout: spec.logs.stdout.to_string_lossy().into_owned(),
-            stderr: spec.logs.stderr.to_string_lossy().into_owned(),
+            stdout,
+            stderr,
             ..Default::default()
         };
         self.ctr()

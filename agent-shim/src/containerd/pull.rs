@@ -19,7 +19,7 @@ use containerd_client::services::v1::{
     },
 };
 use containerd_client::types::Descriptor as CtrDescriptor;
-use futures::{Stream, StreamExt, stream};
+use futures::{StreamExt, stream};
 use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -81,7 +81,7 @@ fn oci_descriptor(d: &Descriptor) -> OciDescriptor {
     }
 }
 
-fn ctr_descriptor(media_type: &str, digest: &str, size: i64) -> CtrDescriptor {
+pub(super) fn ctr_descriptor(media_type: &str, digest: &str, size: i64) -> CtrDescriptor {
     CtrDescriptor {
         media_type: media_type.to_owned(),
         digest: digest.to_owned(),
@@ -235,27 +235,25 @@ impl Puller {
             .cloned()
             .ok_or_else(|| corrupt("image has no layers".into()))?;
 
-        let lease = self.create_lease(image).await?;
-        let stored = self
-            .store(
-                image,
-                &oci,
-                &reference,
-                &lease,
-                Stored {
-                    root_media_type: &root_media_type,
-                    root_digest: &root_digest,
-                    root_bytes: &root_bytes,
-                    manifest: &manifest,
-                    manifest_bytes: &manifest_bytes,
-                    manifest_desc: &manifest_desc,
-                    config_bytes: &config_bytes,
-                    chains: &chains,
-                },
-            )
-            .await;
-        self.delete_lease(&lease).await;
-        stored?;
+        let source = LayerSource::Registry {
+            oci: &oci,
+            reference: &reference,
+        };
+        self.store_leased(
+            image,
+            &source,
+            Stored {
+                root_media_type: &root_media_type,
+                root_digest: &root_digest,
+                root_bytes: &root_bytes,
+                manifest: &manifest,
+                manifest_bytes: &manifest_bytes,
+                manifest_desc: &manifest_desc,
+                config_bytes: &config_bytes,
+                chains: &chains,
+            },
+        )
+        .await?;
         Ok(Pulled {
             info: ImageInfo {
                 reference: image.to_owned(),
@@ -302,11 +300,26 @@ impl Puller {
         }
     }
 
-    async fn store(
+    /// [`Puller::store`] under a lease that protects the new content from containerd's GC until
+    /// the image record references it.
+    pub(super) async fn store_leased(
         &self,
         image: &str,
-        oci: &oci_client::Client,
-        reference: &Reference,
+        source: &LayerSource<'_>,
+        s: Stored<'_>,
+    ) -> Result<(), RuntimeError> {
+        let lease = self.create_lease(image).await?;
+        let stored = self.store(image, source, &lease, s).await;
+        self.delete_lease(&lease).await;
+        stored
+    }
+
+    /// Writes an image's documents and layers into the content store, records the image under
+    /// `image` and unpacks its layers.
+    pub(super) async fn store(
+        &self,
+        image: &str,
+        source: &LayerSource<'_>,
         lease: &AsciiMetadataValue,
         s: Stored<'_>,
     ) -> Result<(), RuntimeError> {
@@ -314,10 +327,22 @@ impl Puller {
             if self.content_exists(&layer.digest).await? {
                 continue;
             }
-            let blob = oci
-                .pull_blob_stream(reference, &oci_descriptor(layer))
-                .await
-                .map_err(|e| pull_error(image, e))?;
+            let blob = match source {
+                LayerSource::Registry { oci, reference } => oci
+                    .pull_blob_stream(reference, &oci_descriptor(layer))
+                    .await
+                    .map_err(|e| pull_error(image, e))
+                    .map(futures::future::Either::Left)?,
+                LayerSource::Layout(dir) => {
+                    let bytes = read_layout_blob(dir, &layer.digest)
+                        .await
+                        .map_err(|reason| RuntimeError::Pull {
+                            image: image.to_owned(),
+                            reason,
+                        })?;
+                    futures::future::Either::Right(stream::iter([Ok(bytes::Bytes::from(bytes))]))
+                }
+            };
             self.write_content(image, lease, layer, blob, BTreeMap::new())
                 .await?;
         }
@@ -383,7 +408,7 @@ impl Puller {
         labels: BTreeMap<String, String>,
     ) -> Result<(), RuntimeError> {
         let data = bytes::Bytes::copy_from_slice(bytes);
-        let blob = stream::iter([Ok::<_, std::io::Error>(data)]);
+        let blob = futures::future::Either::Right(stream::iter([Ok::<_, std::io::Error>(data)]));
         self.write_content(image, lease, desc, blob, labels).await
     }
 
@@ -394,7 +419,7 @@ impl Puller {
         image: &str,
         lease: &AsciiMetadataValue,
         desc: &Descriptor,
-        blob: impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+        blob: Blob,
         labels: BTreeMap<String, String>,
     ) -> Result<(), RuntimeError> {
         let reference = self.unique("write");
@@ -480,7 +505,11 @@ impl Puller {
         Ok(())
     }
 
-    async fn upsert_image(&self, image: &str, target: CtrDescriptor) -> Result<(), RuntimeError> {
+    pub(super) async fn upsert_image(
+        &self,
+        image: &str,
+        target: CtrDescriptor,
+    ) -> Result<(), RuntimeError> {
         let get = GetImageRequest {
             name: image.to_owned(),
         };
@@ -688,7 +717,7 @@ impl Puller {
 }
 
 /// The `mediaType` field of a manifest document, if it has one.
-fn media_type_of(bytes: &[u8]) -> Option<String> {
+pub(super) fn media_type_of(bytes: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct M {
         #[serde(rename = "mediaType")]
@@ -698,15 +727,46 @@ fn media_type_of(bytes: &[u8]) -> Option<String> {
 }
 
 /// The documents of one pull, handed from the fetch phase to the store phase.
-struct Stored<'a> {
-    root_media_type: &'a str,
-    root_digest: &'a str,
-    root_bytes: &'a [u8],
-    manifest: &'a Manifest,
-    manifest_bytes: &'a [u8],
-    manifest_desc: &'a Descriptor,
-    config_bytes: &'a [u8],
-    chains: &'a [String],
+pub(super) struct Stored<'a> {
+    pub root_media_type: &'a str,
+    pub root_digest: &'a str,
+    pub root_bytes: &'a [u8],
+    pub manifest: &'a Manifest,
+    pub manifest_bytes: &'a [u8],
+    pub manifest_desc: &'a Descriptor,
+    pub config_bytes: &'a [u8],
+    pub chains: &'a [String],
+}
+
+/// Where layer blobs come from: a registry, or the `blobs/` directory of an OCI image layout.
+pub(super) enum LayerSource<'a> {
+    Registry {
+        oci: &'a oci_client::Client,
+        reference: &'a Reference,
+    },
+    Layout(&'a std::path::Path),
+}
+
+/// A blob's bytes as a stream: from a registry, or already in memory. A concrete type (not a
+/// boxed trait object) keeps the pull future provably `Send`.
+type Blob = futures::future::Either<
+    oci_client::client::SizedStream,
+    stream::Iter<std::array::IntoIter<Result<bytes::Bytes, std::io::Error>, 1>>,
+>;
+
+/// A blob of an OCI image layout (`blobs/<algorithm>/<hex>`).
+pub(super) async fn read_layout_blob(
+    layout: &std::path::Path,
+    digest: &str,
+) -> Result<Vec<u8>, String> {
+    let (algorithm, hex) = digest
+        .split_once(':')
+        .filter(|(a, h)| !a.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+        .ok_or_else(|| format!("invalid digest {digest:?}"))?;
+    let path = layout.join("blobs").join(algorithm).join(hex);
+    tokio::fs::read(&path)
+        .await
+        .map_err(|e| format!("reading {}: {e}", path.display()))
 }
 
 /// The first download error of a blob stream, shared between the request stream and the caller.

@@ -6,7 +6,8 @@
 //! Recovery is not a special path: after a restart the watch delivers every Pod again, the
 //! runtime still has the containers (labelled with the Pod uid), and deciding from those two
 //! re-adopts running containers, reports exits that happened meanwhile, and never starts a task
-//! whose Pod already shows a terminal phase.
+//! whose Pod already shows a terminal phase. A container is treated as an orphan only after the
+//! first complete list of Pods, so a restart never kills what it has not yet seen the Pod of.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -25,9 +26,12 @@ use super::NodeError;
 use super::decide::{Action, LocalView, PodView, decide};
 use super::pod_spec::{container_spec, main_container};
 use super::registration::{self, FIELD_MANAGER, NodeConfig};
-use super::status::{TaskState, pod_status};
+use super::status::{StatusReport, TaskState, pod_status};
 use crate::labels;
-use crate::runtime::{ContainerId, ContainerRuntime, RegistryAuth, RuntimeError};
+use crate::logs::{LogIndex, LogTarget};
+use crate::runtime::{
+    ContainerId, ContainerRuntime, ContainerState, LogPaths, RegistryAuth, RuntimeError,
+};
 use crate::titus_env::HostFacts;
 
 /// Grace period when a Pod gives none (Titus's `killWaitSeconds` default is 600 s, but Pods
@@ -36,7 +40,7 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
 /// Configuration of one node agent.
 #[derive(Debug, Clone)]
-pub struct AgentConfig {
+pub struct NodeAgentConfig {
     /// The Node.
     pub node: NodeConfig,
     /// Where container logs go.
@@ -93,17 +97,20 @@ struct Flags {
     starting: bool,
     stopping: bool,
     watching: bool,
-    accepted_at: Option<Timestamp>,
 }
 
 /// A node agent over runtime `R`.
 pub struct NodeAgent<R: ContainerRuntime> {
-    client: Client,
-    runtime: Arc<R>,
-    config: AgentConfig,
+    pub(super) client: Client,
+    pub(super) runtime: Arc<R>,
+    pub(super) config: NodeAgentConfig,
     events: mpsc::UnboundedSender<AgentEvent>,
     /// The loop, heartbeat and resync tasks, stopped by [`NodeAgent::shutdown`].
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// When the agent registered (the Ready condition's transition time).
+    since: Timestamp,
+    /// Where the log endpoint finds each Pod's logs.
+    logs: Arc<LogIndex>,
 }
 
 impl<R: ContainerRuntime> std::fmt::Debug for NodeAgent<R> {
@@ -120,6 +127,9 @@ struct Loop<R: ContainerRuntime> {
     pods: HashMap<String, Pod>,
     flags: HashMap<String, Flags>,
     relist: Option<HashMap<String, Pod>>,
+    /// The first complete list of the node's Pods has arrived. Until then a container without a
+    /// known Pod is not an orphan: its Pod may simply not have been listed yet.
+    synced: bool,
 }
 
 impl<R: ContainerRuntime> NodeAgent<R> {
@@ -131,9 +141,11 @@ impl<R: ContainerRuntime> NodeAgent<R> {
     pub async fn start(
         client: Client,
         runtime: Arc<R>,
-        config: AgentConfig,
+        config: NodeAgentConfig,
+        logs: Arc<LogIndex>,
     ) -> Result<Arc<Self>, NodeError> {
-        registration::register(&client, &config.node, Timestamp::now()).await?;
+        let since = Timestamp::now();
+        registration::register(&client, &config.node, since).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let agent = Arc::new(Self {
             client,
@@ -141,12 +153,15 @@ impl<R: ContainerRuntime> NodeAgent<R> {
             config,
             events: tx,
             tasks: Default::default(),
+            since,
+            logs,
         });
         let state = Loop {
             agent: agent.clone(),
             pods: HashMap::new(),
             flags: HashMap::new(),
             relist: None,
+            synced: false,
         };
         let handles = [
             tokio::spawn(state.run(rx)).abort_handle(),
@@ -167,6 +182,11 @@ impl<R: ContainerRuntime> NodeAgent<R> {
                 task.abort();
             }
         }
+    }
+
+    /// The runtime the agent drives.
+    pub fn runtime(&self) -> &Arc<R> {
+        &self.runtime
     }
 
     /// The node's name.
@@ -219,17 +239,32 @@ pub fn to_agent_event(event: watcher::Event<Pod>) -> AgentEvent {
     }
 }
 
+/// Renews the Lease every heartbeat interval and writes the Node status every status interval
+/// (like the kubelet: the Lease is the cheap liveness signal, the Node status changes rarely).
 async fn heartbeats<R: ContainerRuntime>(agent: Arc<NodeAgent<R>>) {
-    let mut tick = tokio::time::interval(agent.config.node.heartbeat_interval);
+    let node = &agent.config.node;
+    let mut lease_tick = tokio::time::interval(node.heartbeat_interval);
+    let mut status_tick = tokio::time::interval(node.status_interval);
+    lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Both were just written by the registration.
+    lease_tick.tick().await;
+    status_tick.tick().await;
     loop {
-        tick.tick().await;
+        let result = tokio::select! {
+            _ = lease_tick.tick() => {
+                registration::renew_lease(&agent.client, node, Timestamp::now()).await
+            }
+            _ = status_tick.tick() => {
+                registration::report_node_status(&agent.client, node, agent.since, Timestamp::now())
+                    .await
+            }
+        };
         if agent.events.is_closed() {
             return;
         }
-        if let Err(error) =
-            registration::heartbeat(&agent.client, &agent.config.node, Timestamp::now()).await
-        {
-            tracing::warn!(node = %agent.config.node.name, %error, "heartbeat failed");
+        if let Err(error) = result {
+            tracing::warn!(node = %node.name, %error, "heartbeat failed");
         }
     }
 }
@@ -242,6 +277,18 @@ async fn resyncs<R: ContainerRuntime>(agent: Arc<NodeAgent<R>>) {
             return;
         }
     }
+}
+
+/// Whether `known` is a later version of the Pod than `incoming` (resource versions compared as
+/// numbers when both are numbers, as with etcd and the embedded API server).
+fn newer(known: &Pod, incoming: &Pod) -> bool {
+    let version = |p: &Pod| {
+        p.metadata
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    matches!((version(known), version(incoming)), (Some(k), Some(i)) if k > i)
 }
 
 fn uid_of(pod: &Pod) -> String {
@@ -270,6 +317,10 @@ impl<R: ContainerRuntime> Loop<R> {
             match event {
                 AgentEvent::PodChanged(pod) => {
                     let uid = uid_of(&pod);
+                    if self.pods.get(&uid).is_some_and(|known| newer(known, &pod)) {
+                        // An event from before our own status write: the write wins.
+                        continue;
+                    }
                     self.pods.insert(uid.clone(), *pod);
                     self.reconcile(&uid).await;
                 }
@@ -287,6 +338,7 @@ impl<R: ContainerRuntime> Loop<R> {
                     if let Some(relist) = self.relist.take() {
                         self.pods = relist;
                     }
+                    self.synced = true;
                     self.resync_all().await;
                 }
                 AgentEvent::Reconcile { uid } => self.reconcile(&uid).await,
@@ -327,6 +379,9 @@ impl<R: ContainerRuntime> Loop<R> {
     }
 
     async fn reconcile(&mut self, uid: &str) {
+        if !self.synced && !self.pods.contains_key(uid) {
+            return;
+        }
         let Ok(id) = ContainerId::new(uid) else {
             tracing::warn!(uid, "pod uid is not a valid container id");
             return;
@@ -345,13 +400,10 @@ impl<R: ContainerRuntime> Loop<R> {
             grace: grace_of(pod),
             reported: pod.status.clone(),
         });
-        if matches!(
-            container,
-            Some(crate::runtime::ContainerState::Running { .. })
-        ) && !flags.watching
-        {
+        if matches!(container, Some(ContainerState::Running { .. })) && !flags.watching {
             self.watch_exit(uid, &id);
         }
+        self.index_logs(uid, &id, container.as_ref(), flags.start_error.is_some());
         let local = LocalView {
             container,
             start_error: flags.start_error.clone(),
@@ -364,6 +416,41 @@ impl<R: ContainerRuntime> Loop<R> {
                 return;
             }
         }
+    }
+
+    /// Tells the log endpoint where this Pod's logs are and whether more can come.
+    fn index_logs(
+        &self,
+        uid: &str,
+        id: &ContainerId,
+        container: Option<&ContainerState>,
+        start_failed: bool,
+    ) {
+        let Some(pod) = self.pods.get(uid) else {
+            self.agent.logs.remove_uid(uid);
+            return;
+        };
+        let finished = match container {
+            Some(ContainerState::Exited(_)) => true,
+            Some(ContainerState::Running { .. } | ContainerState::Created) => false,
+            None => {
+                start_failed
+                    || matches!(
+                        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+                        Some("Succeeded" | "Failed")
+                    )
+            }
+        };
+        self.agent.logs.upsert(LogTarget {
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            uid: uid.to_owned(),
+            container: main_container(pod)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            paths: LogPaths::in_dir(&self.agent.config.log_dir, id),
+            finished,
+        });
     }
 
     fn watch_exit(&mut self, uid: &str, id: &ContainerId) {
@@ -429,34 +516,36 @@ impl<R: ContainerRuntime> Loop<R> {
         let Some(pod) = self.pods.get_mut(uid) else {
             return Ok(());
         };
-        let flags = self.flags.entry(uid.to_owned()).or_default();
-        let accepted = *flags.accepted_at.get_or_insert_with(Timestamp::now);
         let image = main_container(pod)
             .and_then(|c| c.image.clone())
             .unwrap_or_default();
-        let status = pod_status(
-            &state,
-            &image,
-            &format!("containerd://{id}"),
-            accepted,
-            Timestamp::now(),
-        );
+        let report = StatusReport {
+            image: &image,
+            container_id: &format!("containerd://{id}"),
+            host_ip: &self.agent.config.node.internal_ip.to_string(),
+            previous: pod.status.as_ref(),
+            now: Timestamp::now(),
+        };
+        let status = pod_status(&state, &report);
         let name = pod.metadata.name.clone().unwrap_or_default();
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.agent.client.clone(), &namespace);
         let patch = serde_json::json!({ "status": status });
-        api.patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|source| NodeError::Api {
-            action: "reporting status of pod",
-            name,
-            source,
-        })?;
-        pod.status = Some(status);
+        let written = api
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|source| NodeError::Api {
+                action: "reporting status of pod",
+                name,
+                source,
+            })?;
+        // Keep the server's version (a later stale watch event is recognised by it).
+        pod.status = written.status.or(Some(status));
+        pod.metadata.resource_version = written.metadata.resource_version;
         Ok(())
     }
 
@@ -487,16 +576,54 @@ impl<R: ContainerRuntime> Loop<R> {
     }
 }
 
-/// Pulls the image and creates and starts the Pod's container.
+/// Whether the image must come from its registry, by Kubernetes' `imagePullPolicy` rules:
+/// `Always` pulls, `Never` never does, `IfNotPresent` pulls only what is missing; without a
+/// policy, `:latest` and untagged references are pulled every time.
+fn must_pull(container: &k8s_openapi::api::core::v1::Container, present: bool) -> Option<bool> {
+    let image = container.image.as_deref().unwrap_or_default();
+    let by_digest = image.contains('@');
+    let tag = image
+        .rsplit_once('/')
+        .map_or(image, |(_, last)| last)
+        .split_once(':')
+        .map(|(_, tag)| tag);
+    let policy = container.image_pull_policy.as_deref().unwrap_or(
+        if by_digest || tag.is_some_and(|t| t != "latest") {
+            "IfNotPresent"
+        } else {
+            "Always"
+        },
+    );
+    match policy {
+        "Always" => Some(true),
+        "Never" if present => Some(false),
+        "Never" => None,
+        _ => Some(!present),
+    }
+}
+
+/// Gets the image (by the pull policy) and creates and starts the Pod's container.
 async fn start_pod<R: ContainerRuntime>(agent: &NodeAgent<R>, pod: &Pod) -> Result<(), String> {
-    let image = main_container(pod)
-        .and_then(|c| c.image.clone())
-        .ok_or("pod has no image")?;
-    let info = agent
+    let container = main_container(pod).ok_or("pod has no containers")?;
+    let image = container.image.clone().ok_or("pod has no image")?;
+    let present = agent
         .runtime
-        .pull(&image, &RegistryAuth::Anonymous)
+        .present(&image)
         .await
         .map_err(|e| start_error_message(&e))?;
+    let info = match (must_pull(container, present.is_some()), present) {
+        (Some(false), Some(info)) => info,
+        (Some(_), _) => agent
+            .runtime
+            .pull(&image, &RegistryAuth::Anonymous)
+            .await
+            .map_err(|e| start_error_message(&e))?,
+        (None, _) => {
+            return Err(format!(
+                "image {image} is not present on this node and imagePullPolicy is Never"
+            ));
+        }
+    };
     let spec = container_spec(
         pod,
         &info.config,
@@ -515,4 +642,40 @@ async fn start_pod<R: ContainerRuntime>(agent: &NodeAgent<R>, pod: &Pod) -> Resu
         tracing::warn!(container = %spec.id, %error, "waiting for the start failed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Container;
+
+    use super::must_pull;
+
+    #[test]
+    fn the_pull_policy_decides_like_kubernetes() {
+        let container = |image: &str, policy: Option<&str>| Container {
+            name: "main".into(),
+            image: Some(image.into()),
+            image_pull_policy: policy.map(str::to_owned),
+            ..Container::default()
+        };
+        let cases = [
+            ("r/app:1", None, true, Some(false)),
+            ("r/app:1", None, false, Some(true)),
+            ("r/app:latest", None, true, Some(true)),
+            ("r/app", None, true, Some(true)),
+            ("r/app@sha256:ab", None, true, Some(false)),
+            ("localhost:5000/app", None, true, Some(true)),
+            ("r/app:1", Some("Always"), true, Some(true)),
+            ("r/app:1", Some("Never"), true, Some(false)),
+            ("r/app:1", Some("Never"), false, None),
+            ("r/app:latest", Some("IfNotPresent"), true, Some(false)),
+        ];
+        for (image, policy, present, want) in cases {
+            assert_eq!(
+                must_pull(&container(image, policy), present),
+                want,
+                "{image} {policy:?} present={present}"
+            );
+        }
+    }
 }

@@ -150,6 +150,16 @@ pub fn decide(pod: Option<&PodView>, local: &LocalView) -> Vec<Action> {
             report(&mut plan, TaskState::Starting);
             plan.push(Action::Start);
         }
+        // A container that ran and exited before Running was reported (a short task): report
+        // Running first, so that the control plane sees Started before Finished.
+        Some(ContainerState::Exited(exit))
+            if !already_terminal && reported_reason(reported) != Some("TASK_RUNNING") =>
+        {
+            if let Some(started_at) = exit.started_at {
+                report(&mut plan, TaskState::Running { started_at });
+            }
+            report(&mut plan, state);
+        }
         Some(_) => report(&mut plan, state),
     }
     plan
@@ -264,6 +274,12 @@ mod tests {
                 Some(pod(false, status("Running", "TASK_RUNNING"))),
                 local(exited(0, TerminationReason::Completed)),
                 vec!["Report(TASK_FINISHED)"],
+            ),
+            (
+                "short task exited before Running was reported: running, then finished",
+                Some(pod(false, status("Pending", "TASK_STARTING"))),
+                local(exited(0, TerminationReason::Completed)),
+                vec!["Report(TASK_RUNNING)", "Report(TASK_FINISHED)"],
             ),
             (
                 "exit 3: failed",

@@ -10,7 +10,8 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 
 use super::NodeError;
-use super::agent::{AgentConfig, AgentEvent, NodeAgent, to_agent_event};
+use super::agent::{AgentEvent, NodeAgent, NodeAgentConfig, to_agent_event};
+use crate::logs::LogIndex;
 use crate::runtime::ContainerRuntime;
 
 /// A set of node agents sharing one API client and one Pod watch.
@@ -59,22 +60,35 @@ pub enum Route<'a> {
 }
 
 impl<R: ContainerRuntime> Fleet<R> {
-    /// Registers and starts one agent per config, each with the runtime `runtime_for` makes.
+    /// Registers and starts one agent per config, each with the runtime `runtime_for` makes,
+    /// `parallel` registrations at a time.
     ///
     /// # Errors
     /// The first registration that fails.
     pub async fn start(
         client: Client,
-        configs: Vec<AgentConfig>,
-        runtime_for: impl Fn(&AgentConfig) -> Arc<R>,
+        configs: Vec<NodeAgentConfig>,
+        runtime_for: impl Fn(&NodeAgentConfig) -> Arc<R>,
+        logs: Arc<LogIndex>,
+        parallel: usize,
     ) -> Result<Self, NodeError> {
-        let mut agents = HashMap::with_capacity(configs.len());
-        for config in configs {
+        let starts = configs.into_iter().map(|config| {
             let runtime = runtime_for(&config);
-            let agent = NodeAgent::start(client.clone(), runtime, config).await?;
+            NodeAgent::start(client.clone(), runtime, config, logs.clone())
+        });
+        let mut started = futures::stream::iter(starts).buffer_unordered(parallel.max(1));
+        let mut agents = HashMap::new();
+        while let Some(agent) = started.next().await {
+            let agent = agent?;
             agents.insert(agent.node_name().to_owned(), agent);
         }
+        drop(started);
         Ok(Self { client, agents })
+    }
+
+    /// The agents, by node name.
+    pub fn agents(&self) -> impl Iterator<Item = &Arc<NodeAgent<R>>> {
+        self.agents.values()
     }
 
     /// Number of nodes.
@@ -90,7 +104,9 @@ impl<R: ContainerRuntime> Fleet<R> {
     /// Watches all Pods and dispatches them to their nodes until the watch ends.
     pub async fn watch_pods(&self) {
         let pods: Api<Pod> = Api::all(self.client.clone());
-        let mut stream = watcher(pods, watcher::Config::default()).boxed();
+        // Only Pods bound to some node concern an agent.
+        let config = watcher::Config::default().fields("spec.nodeName!=");
+        let mut stream = watcher(pods, config).boxed();
         while let Some(event) = stream.next().await {
             let Ok(event) = event else {
                 tracing::warn!("fleet pod watch error; the watcher retries");

@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod decide;
+pub mod drain;
 pub mod fleet;
 pub mod pod_spec;
 pub mod registration;
@@ -17,7 +18,7 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 
-pub use agent::{AgentConfig, AgentEvent, NodeAgent};
+pub use agent::{AgentEvent, NodeAgent, NodeAgentConfig};
 pub use fleet::Fleet;
 pub use registration::{NodeCapacity, NodeConfig};
 
@@ -34,6 +35,14 @@ pub enum NodeError {
         /// Cause.
         #[source]
         source: kube::Error,
+    },
+    /// Evicted Pods were still on the node after their grace periods.
+    #[error("node {node}: {pods} pods still active after eviction")]
+    DrainTimedOut {
+        /// Node name.
+        node: String,
+        /// How many.
+        pods: usize,
     },
     /// The agent's event loop is gone.
     #[error("agent for node {node} has stopped")]

@@ -2,17 +2,20 @@
 //! [`NodeConfig`] and a time, written with server-side apply by [`register`] and [`heartbeat`].
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    Node, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint,
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
+    NodeSystemInfo, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use titus_crds::constants::node as node_names;
 
 use super::NodeError;
 use crate::labels;
@@ -21,6 +24,8 @@ use crate::labels;
 pub const FIELD_MANAGER: &str = "titus-agent";
 /// Namespace of node heartbeat Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+/// Taint Kubernetes puts on cordoned nodes; the agent adds it itself when it cordons.
+pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 
 /// Resources a node offers.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,10 +118,16 @@ pub struct NodeConfig {
     pub labels: BTreeMap<String, String>,
     /// Taints besides the tier taint.
     pub taints: Vec<Taint>,
+    /// Address the API server reaches the agent at (`status.addresses` InternalIP).
+    pub internal_ip: IpAddr,
+    /// Port of the agent's log endpoint (`status.daemonEndpoints.kubeletEndpoint.Port`).
+    pub daemon_port: u16,
     /// Lease duration.
     pub lease_duration: Duration,
-    /// How often the Lease is renewed and the Ready condition refreshed.
+    /// How often the Lease is renewed.
     pub heartbeat_interval: Duration,
+    /// How often the Node status (Ready condition, heartbeat time) is written again.
+    pub status_interval: Duration,
 }
 
 impl NodeConfig {
@@ -132,21 +143,24 @@ impl NodeConfig {
             capacity,
             labels: BTreeMap::new(),
             taints: vec![Taint {
-                key: labels::TAINT_PROVIDER.into(),
+                key: node_names::TAINT_PROVIDER.into(),
                 value: Some("titus".into()),
                 effect: "NoSchedule".into(),
                 time_added: None,
             }],
+            internal_ip: IpAddr::from([127, 0, 0, 1]),
+            daemon_port: 0,
             lease_duration: Duration::from_secs(40),
             heartbeat_interval: Duration::from_secs(10),
+            status_interval: Duration::from_secs(60),
         }
     }
 }
 
-/// The Node's labels.
+/// The Node's labels: Titus's (§10.5) and the well-known Kubernetes ones.
 pub fn node_labels(config: &NodeConfig) -> BTreeMap<String, String> {
     let mut l = BTreeMap::from([
-        ("kubernetes.io/hostname".to_owned(), config.name.clone()),
+        (labels::NODE_HOSTNAME.to_owned(), config.name.clone()),
         ("kubernetes.io/os".to_owned(), "linux".to_owned()),
         ("kubernetes.io/arch".to_owned(), "amd64".to_owned()),
         (
@@ -161,19 +175,20 @@ pub fn node_labels(config: &NodeConfig) -> BTreeMap<String, String> {
             "node.kubernetes.io/instance-type".to_owned(),
             config.instance_type.clone(),
         ),
-        (labels::NODE_ZONE.to_owned(), config.zone.clone()),
-        (labels::NODE_REGION.to_owned(), config.region.clone()),
+        (node_names::ZONE.to_owned(), config.zone.clone()),
+        (node_names::REGION.to_owned(), config.region.clone()),
         (
-            labels::NODE_INSTANCE_TYPE.to_owned(),
+            node_names::INSTANCE_TYPE.to_owned(),
             config.instance_type.clone(),
         ),
-        (labels::NODE_ID.to_owned(), config.name.clone()),
-        (labels::NODE_ASG.to_owned(), config.instance_group.clone()),
-        (labels::NODE_BACKEND.to_owned(), "titus-agent".to_owned()),
+        (node_names::ID.to_owned(), config.name.clone()),
+        (node_names::ASG.to_owned(), config.instance_group.clone()),
+        (node_names::BACKEND.to_owned(), "titus-agent".to_owned()),
         ("type".to_owned(), "virtual-kubelet".to_owned()),
     ]);
     if let Some(tier) = &config.tier {
-        l.insert(labels::NODE_TIER.to_owned(), tier.clone());
+        // Titus uses one name for the tier label and the tier taint.
+        l.insert(node_names::TAINT_TIER.to_owned(), tier.clone());
     }
     l.extend(config.labels.clone());
     l
@@ -184,7 +199,7 @@ pub fn node_taints(config: &NodeConfig) -> Vec<Taint> {
     let mut taints = config.taints.clone();
     if let Some(tier) = &config.tier {
         taints.push(Taint {
-            key: labels::NODE_TIER.into(),
+            key: node_names::TAINT_TIER.into(),
             value: Some(tier.clone()),
             effect: "NoSchedule".into(),
             time_added: None,
@@ -209,15 +224,31 @@ pub fn node_object(config: &NodeConfig) -> Node {
     }
 }
 
-/// The Node status at `now`: capacity = allocatable, Ready, no pressure.
-pub fn node_status(config: &NodeConfig, now: Timestamp) -> NodeStatus {
+/// The cordoned Node: unschedulable, with Kubernetes' unschedulable taint.
+pub fn cordoned_node_object(config: &NodeConfig) -> Node {
+    let mut node = node_object(config);
+    if let Some(spec) = node.spec.as_mut() {
+        spec.unschedulable = Some(true);
+        spec.taints.get_or_insert_with(Vec::new).push(Taint {
+            key: TAINT_UNSCHEDULABLE.into(),
+            value: None,
+            effect: "NoSchedule".into(),
+            time_added: None,
+        });
+    }
+    node
+}
+
+/// The Node status at `now`, for an agent ready `since`: capacity = allocatable, Ready, no
+/// pressure, the address and port of the agent's log endpoint.
+pub fn node_status(config: &NodeConfig, since: Timestamp, now: Timestamp) -> NodeStatus {
     let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
         type_: type_.to_owned(),
         status: status.to_owned(),
         reason: Some(reason.to_owned()),
         message: Some(message.to_owned()),
         last_heartbeat_time: Some(Time(now)),
-        last_transition_time: Some(Time(now)),
+        last_transition_time: Some(Time(since)),
     };
     NodeStatus {
         capacity: Some(config.capacity.quantities()),
@@ -243,6 +274,21 @@ pub fn node_status(config: &NodeConfig, now: Timestamp) -> NodeStatus {
                 "no PID pressure",
             ),
         ]),
+        addresses: Some(vec![
+            NodeAddress {
+                type_: "InternalIP".into(),
+                address: config.internal_ip.to_string(),
+            },
+            NodeAddress {
+                type_: "Hostname".into(),
+                address: config.name.clone(),
+            },
+        ]),
+        daemon_endpoints: Some(NodeDaemonEndpoints {
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: i32::from(config.daemon_port),
+            }),
+        }),
         node_info: Some(NodeSystemInfo {
             architecture: "amd64".into(),
             operating_system: "linux".into(),
@@ -277,44 +323,75 @@ fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-/// Applies the Node (metadata, spec, status).
+fn api_error(action: &'static str, name: &str) -> impl FnOnce(kube::Error) -> NodeError {
+    let name = name.to_owned();
+    move |source| NodeError::Api {
+        action,
+        name,
+        source,
+    }
+}
+
+/// Applies `node` (metadata and spec).
+async fn apply_node(client: &kube::Client, name: &str, node: &Node) -> Result<(), NodeError> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .patch(
+            name,
+            &apply_params(),
+            &Patch::Apply(&with_kind(node, "Node", "v1")),
+        )
+        .await
+        .map_err(api_error("applying node", name))?;
+    Ok(())
+}
+
+/// Applies the Node (metadata, spec; not cordoned), its status and its Lease. `since` is when
+/// the agent became ready (the Ready condition's transition time).
+///
+/// # Errors
+/// [`NodeError::Api`] when a write fails.
 pub async fn register(
     client: &kube::Client,
     config: &NodeConfig,
-    now: Timestamp,
+    since: Timestamp,
 ) -> Result<(), NodeError> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let mut node = node_object(config);
-    nodes
-        .patch(
-            &config.name,
-            &apply_params(),
-            &Patch::Apply(&with_kind(&node, "Node", "v1")),
-        )
-        .await
-        .map_err(|source| NodeError::Api {
-            action: "applying node",
-            name: config.name.clone(),
-            source,
-        })?;
-    node.status = Some(node_status(config, now));
-    nodes
-        .patch_status(
-            &config.name,
-            &apply_params(),
-            &Patch::Apply(&with_kind(&node, "Node", "v1")),
-        )
-        .await
-        .map_err(|source| NodeError::Api {
-            action: "applying node status",
-            name: config.name.clone(),
-            source,
-        })?;
-    heartbeat(client, config, now).await
+    apply_node(client, &config.name, &node_object(config)).await?;
+    report_node_status(client, config, since, since).await?;
+    renew_lease(client, config, since).await
 }
 
-/// Renews the Lease and refreshes the Ready condition.
-pub async fn heartbeat(
+/// Marks the Node unschedulable so that no new Pod is bound to it.
+///
+/// # Errors
+/// [`NodeError::Api`] when the write fails.
+pub async fn cordon(client: &kube::Client, config: &NodeConfig) -> Result<(), NodeError> {
+    apply_node(client, &config.name, &cordoned_node_object(config)).await
+}
+
+/// Deletes the Node and its Lease (missing ones are fine).
+///
+/// # Errors
+/// [`NodeError::Api`] when a delete fails.
+pub async fn unregister(client: &kube::Client, config: &NodeConfig) -> Result<(), NodeError> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
+    let nodes: Api<Node> = Api::all(client.clone());
+    let params = DeleteParams::default();
+    let missing_is_fine = |r: Result<(), kube::Error>| match r {
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        other => other,
+    };
+    missing_is_fine(leases.delete(&config.name, &params).await.map(|_| ()))
+        .map_err(api_error("deleting lease", &config.name))?;
+    missing_is_fine(nodes.delete(&config.name, &params).await.map(|_| ()))
+        .map_err(api_error("deleting node", &config.name))
+}
+
+/// Renews the node's Lease in `kube-node-lease`.
+///
+/// # Errors
+/// [`NodeError::Api`] when the write fails.
+pub async fn renew_lease(
     client: &kube::Client,
     config: &NodeConfig,
     now: Timestamp,
@@ -328,11 +405,20 @@ pub async fn heartbeat(
             &Patch::Apply(&with_kind(&lease, "Lease", "coordination.k8s.io/v1")),
         )
         .await
-        .map_err(|source| NodeError::Api {
-            action: "renewing lease",
-            name: config.name.clone(),
-            source,
-        })?;
+        .map_err(api_error("renewing lease", &config.name))?;
+    Ok(())
+}
+
+/// Writes the Node status (Ready condition with a fresh heartbeat time).
+///
+/// # Errors
+/// [`NodeError::Api`] when the write fails.
+pub async fn report_node_status(
+    client: &kube::Client,
+    config: &NodeConfig,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<(), NodeError> {
     let nodes: Api<Node> = Api::all(client.clone());
     let status = Node {
         metadata: ObjectMeta {
@@ -340,7 +426,7 @@ pub async fn heartbeat(
             ..ObjectMeta::default()
         },
         spec: None,
-        status: Some(node_status(config, now)),
+        status: Some(node_status(config, since, now)),
     };
     nodes
         .patch_status(
@@ -349,11 +435,7 @@ pub async fn heartbeat(
             &Patch::Apply(&with_kind(&status, "Node", "v1")),
         )
         .await
-        .map_err(|source| NodeError::Api {
-            action: "refreshing node status",
-            name: config.name.clone(),
-            source,
-        })?;
+        .map_err(api_error("reporting node status", &config.name))?;
     Ok(())
 }
 
@@ -389,6 +471,7 @@ mod tests {
         );
         c.tier = Some("flex".into());
         c.zone = "us-east-1c".into();
+        c.daemon_port = 10250;
         c
     }
 
@@ -418,7 +501,7 @@ mod tests {
             ]
         );
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let status = node_status(&c, now);
+        let status = node_status(&c, now, now);
         let capacity = status.capacity.clone().unwrap();
         assert_eq!(capacity["cpu"], Quantity("8000m".into()));
         assert_eq!(capacity["memory"], Quantity("32768Mi".into()));
@@ -433,6 +516,32 @@ mod tests {
             .unwrap();
         assert_eq!(ready.status, "True");
         assert_eq!(ready.last_heartbeat_time, Some(Time(now)));
+        let addresses = status.addresses.unwrap();
+        assert_eq!(addresses[0].type_, "InternalIP");
+        assert_eq!(addresses[0].address, "127.0.0.1");
+        assert_eq!(addresses[1].type_, "Hostname");
+        assert_eq!(addresses[1].address, "agent-1");
+        let port = status
+            .daemon_endpoints
+            .unwrap()
+            .kubelet_endpoint
+            .unwrap()
+            .port;
+        assert_eq!(port, 10250);
+    }
+
+    #[test]
+    fn a_cordoned_node_is_unschedulable_and_tainted() {
+        let node = cordoned_node_object(&config());
+        let spec = node.spec.unwrap();
+        assert_eq!(spec.unschedulable, Some(true));
+        assert!(
+            spec.taints
+                .unwrap()
+                .iter()
+                .any(|t| t.key == TAINT_UNSCHEDULABLE && t.effect == "NoSchedule")
+        );
+        assert_eq!(node_object(&config()).spec.unwrap().unschedulable, None);
     }
 
     #[test]

@@ -135,25 +135,48 @@ fn terminated(exit: &ExitStatus, reason: &str, container_id: &str) -> ContainerS
     }
 }
 
-fn condition(type_: &str, status: bool, now: Timestamp, reason: Option<&str>) -> PodCondition {
+/// What a status report needs besides the task state.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusReport<'a> {
+    /// The main container's image reference.
+    pub image: &'a str,
+    /// The runtime container (`containerd://<id>`).
+    pub container_id: &'a str,
+    /// The node's address (`status.hostIP`).
+    pub host_ip: &'a str,
+    /// The status the Pod has now: its `startTime` and unchanged conditions' transition times
+    /// are kept.
+    pub previous: Option<&'a PodStatus>,
+    /// The time of the report.
+    pub now: Timestamp,
+}
+
+/// A condition whose transition time is kept from `previous` when its status did not change.
+fn condition(
+    type_: &str,
+    status: bool,
+    reason: Option<&str>,
+    report: &StatusReport<'_>,
+) -> PodCondition {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let unchanged_since = report
+        .previous
+        .and_then(|p| p.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == type_ && c.status == status))
+        .and_then(|c| c.last_transition_time.clone());
     PodCondition {
         type_: type_.to_owned(),
-        status: if status { "True" } else { "False" }.to_owned(),
-        last_transition_time: Some(Time(now)),
+        status,
+        last_transition_time: unchanged_since.or(Some(Time(report.now))),
         reason: reason.map(str::to_owned),
         ..PodCondition::default()
     }
 }
 
-/// The Pod status for `state`. `container_id` names the runtime container
-/// (`containerd://<id>`); `started` is when the agent accepted the Pod (`status.startTime`).
-pub fn pod_status(
-    state: &TaskState,
-    image: &str,
-    container_id: &str,
-    started: Timestamp,
-    now: Timestamp,
-) -> PodStatus {
+/// The Pod status for `state`. `status.startTime` is when the agent first reported the Pod
+/// (kept across reports and agent restarts).
+pub fn pod_status(state: &TaskState, report: &StatusReport<'_>) -> PodStatus {
+    let (container_id, now) = (report.container_id, report.now);
     let waiting = |reason: &str, message: Option<String>| K8sContainerState {
         waiting: Some(ContainerStateWaiting {
             reason: Some(reason.to_owned()),
@@ -210,7 +233,7 @@ pub fn pod_status(
     let running = matches!(state, TaskState::Running { .. });
     let container = ContainerStatus {
         name: MAIN_CONTAINER.to_owned(),
-        image: image.to_owned(),
+        image: report.image.to_owned(),
         image_id: String::new(),
         container_id: Some(container_id.to_owned()),
         ready: running,
@@ -224,44 +247,25 @@ pub fn pod_status(
     } else {
         "ContainersNotReady"
     });
+    let start_time = report
+        .previous
+        .and_then(|p| p.start_time.clone())
+        .unwrap_or(Time(now));
     PodStatus {
         phase: Some(state.phase().to_owned()),
         reason: Some(state.reason().to_owned()),
         message: Some(message),
-        start_time: Some(Time(started)),
+        start_time: Some(start_time),
+        host_ip: Some(report.host_ip.to_owned()),
         conditions: Some(vec![
-            condition("PodScheduled", true, now, None),
-            condition("Initialized", true, now, None),
-            condition("ContainersReady", running, now, ready_reason),
-            condition("Ready", running, now, ready_reason),
+            condition("PodScheduled", true, None, report),
+            condition("Initialized", true, None, report),
+            condition("ContainersReady", running, ready_reason, report),
+            condition("Ready", running, ready_reason, report),
         ]),
         container_statuses: Some(vec![container]),
         ..PodStatus::default()
     }
-}
-
-/// Whether `reported` already says what `desired` says (phase, reason and the container's state
-/// kind), so that no status write is needed.
-pub fn same_report(reported: Option<&PodStatus>, desired: &PodStatus) -> bool {
-    let Some(reported) = reported else {
-        return false;
-    };
-    let kind = |s: &PodStatus| {
-        s.container_statuses
-            .as_ref()
-            .and_then(|c| c.first())
-            .and_then(|c| c.state.as_ref())
-            .map(|s| {
-                (
-                    s.waiting.is_some(),
-                    s.running.is_some(),
-                    s.terminated.is_some(),
-                )
-            })
-    };
-    reported.phase == desired.phase
-        && reported.reason == desired.reason
-        && kind(reported) == kind(desired)
 }
 
 #[cfg(test)]
@@ -270,6 +274,19 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    fn status_at(state: &TaskState, previous: Option<&PodStatus>, now: Timestamp) -> PodStatus {
+        pod_status(
+            state,
+            &StatusReport {
+                image: "img",
+                container_id: "containerd://t1",
+                host_ip: "10.0.0.1",
+                previous,
+                now,
+            },
+        )
     }
 
     fn exit(code: i32, reason: TerminationReason) -> ExitStatus {
@@ -387,7 +404,7 @@ mod tests {
             ),
         ];
         for (state, phase, reason, kind) in cases {
-            let status = pod_status(&state, "img", "containerd://t1", t0, now);
+            let status = status_at(&state, None, now);
             assert_eq!(status.phase.as_deref(), Some(phase));
             assert_eq!(status.reason.as_deref(), Some(reason));
             let c = &status.container_statuses.as_ref().unwrap()[0];
@@ -415,7 +432,7 @@ mod tests {
     #[test]
     fn waiting_container_carries_task_starting_so_titus_sees_start_initiated() {
         let t0 = ts("2026-01-01T00:00:00Z");
-        let status = pod_status(&TaskState::Starting, "img", "containerd://t1", t0, t0);
+        let status = status_at(&TaskState::Starting, None, t0);
         let waiting = status.container_statuses.unwrap()[0]
             .state
             .clone()
@@ -430,7 +447,7 @@ mod tests {
         let t0 = ts("2026-01-01T00:00:00Z");
         let oom = exit(137, TerminationReason::OomKilled);
         let state = task_state(Some(&ContainerState::Exited(oom.clone())), false);
-        let status = pod_status(&state, "img", "containerd://t1", t0, t0);
+        let status = status_at(&state, None, t0);
         let t = status.container_statuses.unwrap()[0]
             .state
             .clone()
@@ -446,16 +463,24 @@ mod tests {
     }
 
     #[test]
-    fn same_report_ignores_timestamps_but_not_state_changes() {
+    fn start_time_and_unchanged_condition_times_are_kept_across_reports() {
         let t0 = ts("2026-01-01T00:00:00Z");
         let t1 = ts("2026-01-01T00:00:09Z");
-        let starting = pod_status(&TaskState::Starting, "i", "c", t0, t0);
-        assert!(same_report(
-            Some(&pod_status(&TaskState::Starting, "i", "c", t0, t1)),
-            &starting
-        ));
-        let running = pod_status(&TaskState::Running { started_at: t1 }, "i", "c", t0, t1);
-        assert!(!same_report(Some(&starting), &running));
-        assert!(!same_report(None, &starting));
+        let starting = status_at(&TaskState::Starting, None, t0);
+        let running = status_at(&TaskState::Running { started_at: t1 }, Some(&starting), t1);
+        assert_eq!(running.start_time, Some(Time(t0)));
+        assert_eq!(running.host_ip.as_deref(), Some("10.0.0.1"));
+        let time_of = |s: &PodStatus, type_: &str| {
+            s.conditions
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|c| c.type_ == type_)
+                .unwrap()
+                .last_transition_time
+                .clone()
+        };
+        assert_eq!(time_of(&running, "PodScheduled"), Some(Time(t0)));
+        assert_eq!(time_of(&running, "Ready"), Some(Time(t1)));
     }
 }

@@ -1,6 +1,6 @@
 //! The agent loop against an in-process fake of the Kubernetes API (records every request and
 //! answers with minimal objects) and the simulated runtime, on paused time. Pods are fed as
-//! watch events directly; the real Pod watch needs an API server and is not covered here.
+//! watch events directly. `tests/node` runs the agent against the real embedded API server.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -12,9 +12,10 @@ use http_body_util::{BodyExt, Full};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use super::agent::{AgentConfig, AgentEvent, NodeAgent};
+use super::agent::{AgentEvent, NodeAgent, NodeAgentConfig};
 use super::registration::{NodeCapacity, NodeConfig};
 use crate::labels;
+use crate::logs::LogIndex;
 use crate::runtime::ContainerRuntime;
 use crate::simulated::{SimulatedConfig, SimulatedRuntime};
 use crate::titus_env::HostFacts;
@@ -110,7 +111,7 @@ fn answer(path: &str) -> Value {
     json!({ "apiVersion": api_version, "kind": kind, "metadata": { "name": name } })
 }
 
-fn config() -> AgentConfig {
+fn config() -> NodeAgentConfig {
     let capacity = NodeCapacity {
         cpu: 4.0,
         memory_mb: 16384,
@@ -119,13 +120,17 @@ fn config() -> AgentConfig {
         gpu: 0,
         pods: 110,
     };
-    AgentConfig {
+    NodeAgentConfig {
         node: NodeConfig::named("agent-1", capacity),
         log_dir: PathBuf::from("/nonexistent/logs"),
         host: HostFacts::default(),
         oci_runtime: "simulated".into(),
         resync: Duration::from_secs(10),
     }
+}
+
+fn logs() -> Arc<LogIndex> {
+    Arc::new(LogIndex::default())
 }
 
 fn runtime() -> Arc<SimulatedRuntime> {
@@ -170,9 +175,12 @@ async fn world() -> (
 ) {
     let api = FakeApi::default();
     let runtime = runtime();
-    let agent = NodeAgent::start(api.client(), runtime.clone(), config())
+    let agent = NodeAgent::start(api.client(), runtime.clone(), config(), logs())
         .await
         .unwrap();
+    // The watch starts with a (here empty) list of the node's Pods.
+    agent.send(AgentEvent::RelistStarted).unwrap();
+    agent.send(AgentEvent::RelistDone).unwrap();
     (api, runtime, agent)
 }
 
@@ -201,7 +209,7 @@ async fn eventually(what: &str, limit: Duration, cond: impl Fn() -> bool) {
 #[tokio::test(start_paused = true)]
 async fn start_registers_the_node_status_and_lease() {
     let api = FakeApi::default();
-    NodeAgent::start(api.client(), runtime(), config())
+    NodeAgent::start(api.client(), runtime(), config(), logs())
         .await
         .unwrap();
     let paths: Vec<(String, String)> = api
@@ -349,7 +357,7 @@ async fn a_restarted_agent_re_adopts_a_running_container_and_reports_its_exit() 
     // The restarted agent sees the Pod as the API has it now: status Running.
     let mut seen = p;
     seen.status = Some(serde_json::from_value(api.last_status("task-4")).unwrap());
-    let second = NodeAgent::start(api.client(), runtime.clone(), config())
+    let second = NodeAgent::start(api.client(), runtime.clone(), config(), logs())
         .await
         .unwrap();
     second.send(AgentEvent::RelistStarted).unwrap();
@@ -362,6 +370,39 @@ async fn a_restarted_agent_re_adopts_a_running_container_and_reports_its_exit() 
         "not started twice"
     );
     assert_eq!(runtime.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_agent_leaves_containers_alone_until_it_has_listed_the_pods() {
+    let (api, runtime, first) = world().await;
+    let p = pod(
+        "task-6",
+        "u-6",
+        "registry.test/app:1",
+        "status=StatusRunning",
+    );
+    first.send(AgentEvent::PodChanged(Box::new(p))).unwrap();
+    until_reported(&api, "task-6", "TASK_RUNNING").await;
+    first.shutdown();
+    let second = NodeAgent::start(api.client(), runtime.clone(), config(), logs())
+        .await
+        .unwrap();
+    // A resync (the first tick is immediate) before the watch has listed anything.
+    second.send(AgentEvent::ResyncAll).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(runtime.len(), 1, "not removed as an orphan");
+    let id = crate::runtime::ContainerId::new("u-6").unwrap();
+    assert!(matches!(
+        runtime.status(&id).await.unwrap(),
+        crate::runtime::ContainerState::Running { .. }
+    ));
+    // Once the list is complete and the Pod is not in it, the container is an orphan.
+    second.send(AgentEvent::RelistStarted).unwrap();
+    second.send(AgentEvent::RelistDone).unwrap();
+    eventually("orphan removed", Duration::from_secs(30), || {
+        runtime.is_empty()
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -390,7 +431,7 @@ async fn an_orphan_container_is_stopped_and_removed_at_the_next_resync() {
 #[tokio::test(start_paused = true)]
 async fn a_fleet_of_a_thousand_simulated_nodes_registers_and_runs_pods_in_one_process() {
     let api = FakeApi::default();
-    let configs: Vec<AgentConfig> = (0..1000)
+    let configs: Vec<NodeAgentConfig> = (0..1000)
         .map(|i| {
             let mut c = config();
             c.node.name = format!("sim-{i}");
@@ -398,7 +439,7 @@ async fn a_fleet_of_a_thousand_simulated_nodes_registers_and_runs_pods_in_one_pr
             c
         })
         .collect();
-    let fleet = super::Fleet::start(api.client(), configs, |_| runtime())
+    let fleet = super::Fleet::start(api.client(), configs, |_| runtime(), logs(), 16)
         .await
         .unwrap();
     assert_eq!(fleet.len(), 1000);

@@ -59,6 +59,19 @@ impl Default for SimulatedConfig {
     }
 }
 
+/// What the simulated registry serves for any image: `CMD /bin/true`.
+fn simulated_image(image: &str) -> ImageInfo {
+    ImageInfo {
+        reference: image.to_owned(),
+        digest: crate::containerd::sha256_digest(image.as_bytes()),
+        config: ImageConfig {
+            cmd: vec!["/bin/true".into()],
+            env: vec!["PATH=/bin".into()],
+            ..ImageConfig::default()
+        },
+    }
+}
+
 /// One simulated container.
 struct Simulated {
     image: String,
@@ -301,15 +314,16 @@ impl ContainerRuntime for SimulatedRuntime {
         if let Ok(mut pulled) = self.pulled.lock() {
             pulled.insert(image.to_owned());
         }
-        Ok(ImageInfo {
-            reference: image.to_owned(),
-            digest: crate::containerd::sha256_digest(image.as_bytes()),
-            config: ImageConfig {
-                cmd: vec!["/bin/true".into()],
-                env: vec!["PATH=/bin".into()],
-                ..ImageConfig::default()
-            },
-        })
+        Ok(simulated_image(image))
+    }
+
+    async fn present(&self, image: &str) -> Result<Option<ImageInfo>, RuntimeError> {
+        let present = self
+            .pulled
+            .lock()
+            .map(|pulled| pulled.contains(image))
+            .unwrap_or(false);
+        Ok(present.then(|| simulated_image(image)))
     }
 
     async fn create_and_start(

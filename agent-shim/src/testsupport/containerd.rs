@@ -11,16 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{ChildGuard, FixtureError, temp_dir};
 use crate::containerd::ContainerdConfig;
-
-/// Plugins a test instance does not need; skipping them makes it start faster and quieter.
-const DISABLED_PLUGINS: [&str; 6] = [
-    "io.containerd.grpc.v1.cri",
-    "io.containerd.snapshotter.v1.aufs",
-    "io.containerd.snapshotter.v1.btrfs",
-    "io.containerd.snapshotter.v1.zfs",
-    "io.containerd.snapshotter.v1.devmapper",
-    "io.containerd.tracing.processor.v1.otlp",
-];
+use crate::containerd::daemon::DaemonLayout;
 
 static INSTANCE: AtomicU32 = AtomicU32::new(0);
 
@@ -38,19 +29,10 @@ impl TestContainerd {
     /// Starts containerd and waits until its socket accepts connections.
     pub fn start() -> Result<Self, FixtureError> {
         let dir = temp_dir("titus-containerd-")?;
-        let socket = dir.path().join("containerd.sock");
-        let config = dir.path().join("config.toml");
-        let disabled = DISABLED_PLUGINS.map(|p| format!("\"{p}\"")).join(", ");
-        let text = format!(
-            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [{disabled}]\n\
-             [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n\
-             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
-            root = dir.path().join("root").display(),
-            state = dir.path().join("state").display(),
-            sock = socket.display(),
-            opt = dir.path().join("opt").display(),
-        );
-        std::fs::write(&config, text).map_err(|source| FixtureError::Io {
+        let layout = DaemonLayout::in_dir(dir.path());
+        let socket = layout.socket.clone();
+        let config = layout.config.clone();
+        std::fs::write(&config, layout.config_text()).map_err(|source| FixtureError::Io {
             action: "writing",
             path: config.clone(),
             source,
@@ -113,7 +95,55 @@ impl TestContainerd {
         self.dir.path().join("logs")
     }
 
-    /// Processes in this instance's cgroups (containers still running).
+    /// What to clean up for this instance.
+    fn cleanup(&self) -> ContainerdCleanup {
+        ContainerdCleanup {
+            dir: self.dir.path().to_owned(),
+            socket: self.socket.clone(),
+            cgroup_parent: self.cgroup_parent.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+/// Everything a private containerd leaves behind: container processes in its cgroups, runc
+/// shims serving its socket, the daemon itself, mounts under its directory, runc state and
+/// cgroups. For a containerd started by someone else (e.g. `titus agent --containerd-root DIR`),
+/// the guard removes all of it, by PID, when dropped.
+#[derive(Debug, Clone)]
+pub struct ContainerdCleanup {
+    dir: PathBuf,
+    socket: PathBuf,
+    cgroup_parent: String,
+    namespace: String,
+}
+
+impl ContainerdCleanup {
+    /// A guard for the private containerd under `dir` whose containers use `cgroup_parent` and
+    /// `namespace`.
+    pub fn for_private(dir: &Path, cgroup_parent: &str, namespace: &str) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            socket: DaemonLayout::in_dir(dir).socket,
+            cgroup_parent: cgroup_parent.to_owned(),
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    /// Host pids of the processes of the container with id `id` (empty when it is not running).
+    pub fn pids_of(&self, id: &str) -> Vec<u32> {
+        let procs = Path::new("/sys/fs/cgroup/pids")
+            .join(self.cgroup_parent.trim_start_matches('/'))
+            .join(id)
+            .join("cgroup.procs");
+        std::fs::read_to_string(procs)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|p| p.trim().parse().ok())
+            .collect()
+    }
+
+    /// Processes in the instance's cgroups (containers still running).
     fn container_pids(&self) -> Vec<u32> {
         let parent =
             Path::new("/sys/fs/cgroup/pids").join(self.cgroup_parent.trim_start_matches('/'));
@@ -129,26 +159,17 @@ impl TestContainerd {
         pids
     }
 
-    /// runc shims serving this instance (their command line names its socket).
+    /// runc shims serving the instance (their command line names its socket).
     fn shim_pids(&self) -> Vec<u32> {
         let needle = self.socket.to_string_lossy().into_owned();
-        let Ok(procs) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        procs
-            .flatten()
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let cmdline = String::from_utf8_lossy(&cmdline);
-                cmdline.contains("containerd-shim") && cmdline.contains(&needle)
-            })
-            .collect()
+        processes_matching(|cmdline| {
+            cmdline.contains("containerd-shim") && cmdline.contains(&needle)
+        })
     }
 
     /// Mount points under this instance's directory, deepest first.
     fn leftover_mounts(&self) -> Vec<String> {
-        let root = self.dir.path().to_string_lossy().into_owned();
+        let root = self.dir.to_string_lossy().into_owned();
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut mounts: Vec<String> = mountinfo
             .lines()
@@ -159,6 +180,60 @@ impl TestContainerd {
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         mounts
     }
+
+    /// containerd daemons started with this directory's config.
+    fn daemon_pids(&self) -> Vec<u32> {
+        let needle = DaemonLayout::in_dir(&self.dir)
+            .config
+            .to_string_lossy()
+            .into_owned();
+        processes_matching(|cmdline| cmdline.starts_with("containerd") && cmdline.contains(&needle))
+    }
+
+    /// Removes mounts, runc state and cgroups (after the processes are gone).
+    fn remove_leftovers(&self) {
+        for point in self.leftover_mounts() {
+            let _ = Command::new("umount").arg("-l").arg(&point).output();
+        }
+        let _ = std::fs::remove_dir_all(Path::new("/run/containerd/runc").join(&self.namespace));
+        for controller in [
+            "memory", "cpu", "cpuacct", "pids", "blkio", "devices", "freezer", "cpuset",
+        ] {
+            let parent = Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(self.cgroup_parent.trim_start_matches('/'));
+            if let Ok(children) = std::fs::read_dir(&parent) {
+                for child in children.flatten().filter(|c| c.path().is_dir()) {
+                    let _ = std::fs::remove_dir(child.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&parent);
+        }
+    }
+}
+
+impl Drop for ContainerdCleanup {
+    fn drop(&mut self) {
+        kill_pids(&self.container_pids());
+        kill_pids(&self.shim_pids());
+        kill_pids(&self.daemon_pids());
+        self.remove_leftovers();
+    }
+}
+
+/// Pids whose command line (arguments joined by spaces) satisfies `matches`.
+fn processes_matching(matches: impl Fn(&str) -> bool) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            matches(&String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
+        .collect()
 }
 
 /// SIGKILLs `pids` and waits (at most 5 s) until they are gone.
@@ -188,25 +263,11 @@ fn alive(pid: u32) -> bool {
 
 impl Drop for TestContainerd {
     fn drop(&mut self) {
-        kill_pids(&self.container_pids());
-        kill_pids(&self.shim_pids());
+        let cleanup = self.cleanup();
+        kill_pids(&cleanup.container_pids());
+        kill_pids(&cleanup.shim_pids());
         drop(self.child.take());
-        for point in self.leftover_mounts() {
-            let _ = Command::new("umount").arg("-l").arg(&point).output();
-        }
-        let _ = std::fs::remove_dir_all(Path::new("/run/containerd/runc").join(&self.namespace));
-        for controller in [
-            "memory", "cpu", "cpuacct", "pids", "blkio", "devices", "freezer", "cpuset",
-        ] {
-            let parent = Path::new("/sys/fs/cgroup")
-                .join(controller)
-                .join(self.cgroup_parent.trim_start_matches('/'));
-            if let Ok(children) = std::fs::read_dir(&parent) {
-                for child in children.flatten().filter(|c| c.path().is_dir()) {
-                    let _ = std::fs::remove_dir(child.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&parent);
-        }
+        // Removes mounts, runc state and cgroups now that every process is gone.
+        drop(cleanup);
     }
 }

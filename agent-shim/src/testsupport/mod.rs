@@ -1,4 +1,5 @@
-//! Real parts for tests and benchmarks, started privately and torn down by PID: an OCI registry
+//! Real parts for tests and benchmarks, started privately and torn down by PID: the embedded API
+//! server (in process), an OCI registry
 //! (Debian `docker-registry`) on 127.0.0.1 with the test images pushed into it, and a containerd
 //! with its own root, state, socket and cgroup parent. Needs root, `containerd`, `runc`,
 //! `docker-registry`, `umoci`, `skopeo` and `busybox-static` (scripts/install-deps.sh).
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use self::containerd::TestContainerd;
+pub use self::containerd::{ContainerdCleanup, TestContainerd};
 pub use self::registry::{TestImages, TestRegistry};
 
 /// Why a test fixture could not be started.
@@ -155,6 +156,23 @@ fn free_port() -> Result<u16, FixtureError> {
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
     Ok(listener.local_addr().map_err(io)?.port())
+}
+
+/// The embedded API server started in this process (memory store, no fsync, a free port on
+/// 127.0.0.1) and a client for it.
+///
+/// # Errors
+/// When it cannot start or its kubeconfig is unusable.
+pub async fn api_server() -> anyhow::Result<(titus_apiserver::RunningApiServer, kube::Client)> {
+    let server = titus_apiserver::start(titus_apiserver::ApiServerConfig {
+        data_dir: None,
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        fsync: false,
+        extra_sans: vec![],
+    })
+    .await?;
+    let client = titus_runtime::client_from_yaml(&server.kubeconfig()).await?;
+    Ok((server, client))
 }
 
 /// A private temp directory.
