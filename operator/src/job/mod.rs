@@ -13,6 +13,7 @@
 //! * [`retry`]: delays and counting; [`status`]: counts, conditions and the job state history.
 
 pub mod batch;
+pub mod controller;
 
 pub mod retry;
 pub mod service;
@@ -78,6 +79,9 @@ pub enum JobAction {
     KillTask {
         /// Task id.
         name: String,
+        /// The task's resourceVersion the decision saw: the write is conditioned on it, so the
+        /// first request wins and a decision from a stale cache is retried.
+        resource_version: Option<String>,
         /// The request.
         request: TaskKillRequest,
     },
@@ -249,6 +253,7 @@ fn kill(
     {
         plan.actions.push(JobAction::KillTask {
             name: task.metadata.name.clone().unwrap_or_default(),
+            resource_version: task.metadata.resource_version.clone(),
             request: kill_request(TaskKillReason::Killed, &message, now),
         });
     }

@@ -215,6 +215,7 @@ fn scale_down(
         });
         plan.actions.push(JobAction::KillTask {
             name: name.to_string(),
+            resource_version: task.metadata.resource_version.clone(),
             request: kill_request(TaskKillReason::ScaledDown, &message, now),
         });
     }

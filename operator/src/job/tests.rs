@@ -37,7 +37,7 @@ fn summary(job: &TitusJob, tasks: &[TitusTask], now: u64, limits: &JobLimits) ->
         match action {
             JobAction::Adopt => s.adopt = true,
             JobAction::CreateTask(t) => s.creates.push(t.metadata.name.unwrap_or_default()),
-            JobAction::KillTask { name, request } => s.kills.push((name, request.reason)),
+            JobAction::KillTask { name, request, .. } => s.kills.push((name, request.reason)),
             JobAction::DeleteTask { name } => s.deletes.push(name),
             JobAction::ReleaseFinalizer => s.release = true,
         }

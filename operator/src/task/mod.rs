@@ -5,6 +5,7 @@
 //! reasons from messages; [`controller`] observes and acts.
 
 pub mod classify;
+pub mod controller;
 pub mod facts;
 pub mod machine;
 pub mod pod;
