@@ -3,6 +3,8 @@
 //! - `titus up` runs everything on one machine on an embedded API server;
 //! - `titus apiserver` runs only the embedded Kubernetes-compatible API server.
 
+mod operator;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -26,6 +28,8 @@ enum Command {
     Up(ServeArgs),
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(ServeArgs),
+    /// Run the job and task controllers against a Kubernetes API.
+    Operator(Box<operator::OperatorArgs>),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -39,6 +43,9 @@ struct ServeArgs {
     /// Acknowledge writes without fsync (faster, loses recent writes on power failure).
     #[arg(long)]
     no_fsync: bool,
+    /// Refuse invalid TitusJobs at the door with Titus's sanitize-then-validate admission.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    titus_admission: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +64,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => run_apiserver(args).await,
+            Command::Operator(args) => operator::run(*args).await,
         }
     })
 }
@@ -70,6 +78,9 @@ async fn run_apiserver(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await
     .context("starting the API server")?;
+    if args.titus_admission {
+        operator::register_admission(&running);
+    }
     let kubeconfig_path = args.data_dir.join("kubeconfig");
     std::fs::write(&kubeconfig_path, running.kubeconfig())
         .with_context(|| format!("writing {}", kubeconfig_path.display()))?;
