@@ -5,4 +5,7 @@ mod apiserver_durability;
 mod apiserver_helm;
 mod apiserver_kube_client;
 mod apiserver_kubectl;
+mod operator_crash;
+mod operator_kubectl;
+mod operator_support;
 mod support;
