@@ -21,17 +21,6 @@ pub enum ReconcileError {
         #[source]
         source: kube::Error,
     },
-    /// An object could not be serialized for a write.
-    #[error("serializing {kind} {name}: {source}")]
-    Serialize {
-        /// Kind of the object.
-        kind: &'static str,
-        /// Its name.
-        name: String,
-        /// Cause.
-        #[source]
-        source: serde_json::Error,
-    },
 }
 
 /// Stable error categories (metric label and retry policy).
@@ -103,7 +92,6 @@ impl ReconcileError {
     pub fn category(&self) -> ErrorCategory {
         match self {
             ReconcileError::Api { source, .. } => categorize(source),
-            ReconcileError::Serialize { .. } => ErrorCategory::Internal,
         }
     }
 }

@@ -59,7 +59,10 @@ pub struct OperatorConfig {
     pub job_concurrency: u16,
     /// Task passes run at once.
     pub task_concurrency: u16,
-    /// Job triggers closer together than this are merged into one pass.
+    /// Job triggers closer together than this are merged into one pass. kube-runtime restarts
+    /// the debounce with every trigger, so a steady stream of task events would starve the
+    /// job: keep it 0 unless the stream is bursty. (Triggers arriving while a pass runs are
+    /// merged anyway.)
     pub job_debounce: Duration,
     /// How often node liveness is checked.
     pub liveness_tick: Duration,
@@ -82,7 +85,7 @@ impl Default for OperatorConfig {
             task_timeouts: TaskTimeouts::default(),
             job_concurrency: 8,
             task_concurrency: 64,
-            job_debounce: Duration::from_millis(100),
+            job_debounce: Duration::ZERO,
             liveness_tick: Duration::from_secs(1),
             install_crds: false,
             clock: Arc::new(SystemClock),
@@ -167,6 +170,51 @@ where
         }
     });
     reader
+}
+
+/// A cache of `api` fed by a watch, and the stream of objects whose changes should trigger
+/// reconciles, each yielded only once the cache shows it.
+///
+/// kube's reflector buffers the objects of a re-list (`InitApply`) and swaps them into the cache
+/// at `InitDone`; a controller triggered by a new `InitApply` object would look it up before the
+/// swap, find nothing and drop the trigger (an object created while a watch re-lists would then
+/// wait for its next change). So those objects are held back until `InitDone`.
+fn triggers<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflect(writer, watcher::watcher(api, config).default_backoff())
+        .scan(Vec::new(), |relisted: &mut Vec<K>, event| {
+            let out: Vec<Result<K, watcher::Error>> = match event {
+                Ok(Event::Apply(obj) | Event::Delete(obj)) => vec![Ok(obj)],
+                Ok(Event::Init) => {
+                    relisted.clear();
+                    Vec::new()
+                }
+                Ok(Event::InitApply(obj)) => {
+                    relisted.push(obj);
+                    Vec::new()
+                }
+                Ok(Event::InitDone) => std::mem::take(relisted).into_iter().map(Ok).collect(),
+                Err(error) => vec![Err(error)],
+            };
+            futures::future::ready(Some(futures::stream::iter(out)))
+        })
+        .flatten();
+    (reader, stream)
 }
 
 /// A stream that yields once each time this instance becomes the leader.
@@ -277,55 +325,41 @@ pub async fn run(
     }
 
     let ns = config.namespace.as_deref();
-    let job_controller = Controller::new(api::<TitusJob>(&client, ns), watcher::Config::default())
-        .with_config(
-            ControllerConfig::default()
-                .concurrency(config.job_concurrency)
-                .debounce(config.job_debounce),
-        );
+    let (job_reader, job_triggers) =
+        triggers(api::<TitusJob>(&client, ns), watcher::Config::default());
     // One TitusTask watch feeds both controllers, after the shared cache has applied each event.
-    let (task_reader, task_writer) = reflector::store();
-    let task_events = reflect(
-        task_writer,
-        watcher::watcher(api::<TitusTask>(&client, ns), watcher::Config::default())
-            .default_backoff(),
-    );
-    let (to_jobs, for_jobs) = mpsc::channel::<TitusTask>(4096);
-    let (to_tasks, for_tasks) = mpsc::channel::<TitusTask>(4096);
+    let (task_reader, task_triggers) =
+        triggers(api::<TitusTask>(&client, ns), watcher::Config::default());
+    let (to_jobs, for_jobs) = mpsc::unbounded_channel::<TitusTask>();
+    let (to_tasks, for_tasks) = mpsc::unbounded_channel::<TitusTask>();
     {
         let stop = stop.clone();
         tokio::spawn(async move {
-            tokio::pin!(task_events);
+            tokio::pin!(task_triggers);
             loop {
                 let item = tokio::select! {
-                    item = task_events.next() => item,
+                    item = task_triggers.next() => item,
                     () = stop.cancelled() => return,
                 };
                 let task = match item {
-                    Some(Ok(Event::Apply(t) | Event::Delete(t) | Event::InitApply(t))) => t,
-                    Some(Ok(Event::Init | Event::InitDone)) => continue,
+                    Some(Ok(task)) => task,
                     Some(Err(error)) => {
                         tracing::warn!(%error, "TitusTask watch failed; retrying");
                         continue;
                     }
                     None => return,
                 };
-                if to_jobs.send(task.clone()).await.is_err() || to_tasks.send(task).await.is_err() {
+                // Unbounded: the hub never waits for one controller while the other starves.
+                if to_jobs.send(task.clone()).is_err() || to_tasks.send(task).is_err() {
                     return;
                 }
             }
         });
     }
-    let (pod_reader, pod_writer) = reflector::store();
-    let pod_events = reflect(
-        pod_writer,
-        watcher::watcher(
-            api::<Pod>(&client, ns),
-            watcher::Config::default().labels(labels::TASK_ID),
-        )
-        .default_backoff(),
-    )
-    .touched_objects();
+    let (pod_reader, pod_triggers) = triggers(
+        api::<Pod>(&client, ns),
+        watcher::Config::default().labels(labels::TASK_ID),
+    );
     let nodes: Store<Node> =
         background_store(Api::all(client.clone()), watcher::Config::default(), &stop);
     let leases: Store<Lease> = background_store(
@@ -352,7 +386,7 @@ pub async fn run(
     }
     let _ = ready_tx.send(true);
     let caches = Caches {
-        jobs: job_controller.store(),
+        jobs: job_reader.clone(),
         tasks: task_reader.clone(),
         pods: pod_reader,
         nodes,
@@ -383,8 +417,13 @@ pub async fn run(
         config.liveness_tick,
         stop.clone(),
     ));
-    let jobs = job_controller
-        .owns_stream(tokio_stream_of(for_jobs).map(Ok))
+    let jobs = Controller::for_stream(job_triggers, job_reader)
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(config.job_concurrency)
+                .debounce(config.job_debounce),
+        )
+        .owns_stream(unbounded_stream_of(for_jobs).map(Ok))
         .reconcile_all_on(leadership_gained(leading_rx.clone()))
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(
@@ -393,9 +432,9 @@ pub async fn run(
             shared.clone(),
         )
         .for_each(|_| futures::future::ready(()));
-    let tasks = Controller::for_stream(tokio_stream_of(for_tasks).map(Ok), task_reader)
+    let tasks = Controller::for_stream(unbounded_stream_of(for_tasks).map(Ok), task_reader)
         .with_config(ControllerConfig::default().concurrency(config.task_concurrency))
-        .owns_stream(pod_events)
+        .owns_stream(pod_triggers)
         .reconcile_on(tokio_stream_of(wake_rx))
         .reconcile_all_on(leadership_gained(leading_rx))
         .graceful_shutdown_on(stop.clone().cancelled_owned())
@@ -408,6 +447,13 @@ pub async fn run(
     while background.join_next().await.is_some() {}
     tracing::info!("titus operator stopped");
     Ok(())
+}
+
+/// An unbounded receiver as a stream.
+fn unbounded_stream_of<T: Send + 'static>(
+    rx: mpsc::UnboundedReceiver<T>,
+) -> impl Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
 
 /// A receiver as a stream.

@@ -57,6 +57,22 @@ async fn a_batch_job_of_n_tasks_finishes_with_every_task_finished_normal() -> an
     assert_eq!(status.task_counts.finished, 20);
     assert_eq!(status.replicas, 0);
     assert!(env.driver().violations().is_empty());
+    // The job's state changes are Kubernetes Events (events.k8s.io) about the job.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), "default");
+    let reasons = wait_for("the job's Events", Duration::from_secs(10), || async {
+        let reasons: Vec<String> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("hello"))
+            .filter_map(|e| e.reason)
+            .collect();
+        Ok((reasons.iter().any(|r| r == "JobFinished")).then_some(reasons))
+    })
+    .await?;
+    assert!(reasons.iter().any(|r| r == "JobAccepted"), "{reasons:?}");
     env.shutdown().await;
     Ok(())
 }

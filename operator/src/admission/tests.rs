@@ -35,7 +35,7 @@ fn each_titus_rule_class_is_refused_naming_the_field() {
         ("bad env name", batch.clone().with_env("lower-case", "x"), "spec.container.env[lower-case]: Invalid value: \"x\": Environment variable validation error"),
         ("runtime limit 0", batch.clone().with_runtime_limit_sec(0), "spec.batch.runtimeLimitSec: Invalid value: 0: Runtime limit too low"),
         ("no security group", { let mut s = batch.clone(); s.container.security_profile.security_groups.clear(); s },
-         "spec.container.securityProfile.securityGroups: Invalid value: []: Number of security groups must be between 1 and 6"),
+         "spec.container.securityProfile.securityGroups: Required value: Number of security groups must be between 1 and 6"),
         ("bad owner email", { let mut s = batch.clone(); s.owner.team_email = "nobody".into(); s }, "spec.owner.teamEmail: Invalid value: \"nobody\": Invalid email address"),
         ("no application name", { let mut s = batch.clone(); s.application_name.clear(); s }, "spec.applicationName: "),
         ("no retry policy", { let mut s = batch.clone(); s.batch.as_mut().unwrap().retry_policy = None; s }, "spec.batch.retryPolicy"),

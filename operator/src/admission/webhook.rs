@@ -23,6 +23,7 @@ use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use kube::core::{DynamicObject, Status};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
 use titus_apiserver::{Operation, Rejection};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -174,15 +175,31 @@ type Review = AdmissionReview<DynamicObject>;
 async fn mutate(
     State(admission): State<Arc<TitusAdmission>>,
     Json(review): Json<Review>,
-) -> Json<Review> {
-    Json(answer(&admission, review, Step::Mutate))
+) -> Json<Value> {
+    Json(wire(answer(&admission, review, Step::Mutate)))
 }
 
 async fn validate(
     State(admission): State<Arc<TitusAdmission>>,
     Json(review): Json<Review>,
-) -> Json<Review> {
-    Json(answer(&admission, review, Step::Validate))
+) -> Json<Value> {
+    Json(wire(answer(&admission, review, Step::Validate)))
+}
+
+/// The review as Kubernetes reads it: `response.patch` is a `[]byte`, i.e. a base64 string in
+/// JSON (kube-core serializes it as an array of numbers).
+fn wire(review: Review) -> Value {
+    use base64::Engine;
+    let patch = review
+        .response
+        .as_ref()
+        .and_then(|r| r.patch.as_ref())
+        .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes));
+    let mut value = serde_json::to_value(&review).unwrap_or(Value::Null);
+    if let (Some(patch), Some(response)) = (patch, value.get_mut("response")) {
+        response["patch"] = Value::String(patch);
+    }
+    value
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,7 +306,6 @@ fn refuse(
 mod tests {
     use super::*;
     use base64::Engine;
-    use serde_json::Value;
     use titus_crds::{TitusJob, TitusJobSpec};
 
     fn review(operation: &str, object: Value, old: Option<Value>) -> Review {
@@ -328,7 +344,7 @@ mod tests {
             ),
             Step::Mutate,
         );
-        let response = serde_json::to_value(&answer).unwrap()["response"].clone();
+        let response = wire(answer)["response"].clone();
         assert_eq!(response["allowed"], true);
         assert_eq!(response["uid"], "u-1");
         assert_eq!(response["patchType"], "JSONPatch");

@@ -144,6 +144,12 @@ pub fn plan_batch(
 fn plan_creates(plan: &JobPlan) -> usize {
     plan.actions
         .iter()
-        .filter(|a| matches!(a, JobAction::CreateTask(_)))
+        .filter(|a| match a {
+            JobAction::CreateTask(_) => true,
+            JobAction::Adopt
+            | JobAction::KillTask { .. }
+            | JobAction::DeleteTask { .. }
+            | JobAction::ReleaseFinalizer => false,
+        })
         .count()
 }

@@ -46,6 +46,18 @@ pub enum ContainerFacts {
     },
 }
 
+impl ContainerFacts {
+    /// `true` while the container waits (e.g. for `TASK_STARTING`).
+    pub fn is_waiting(&self) -> bool {
+        match self {
+            ContainerFacts::Waiting { .. } => true,
+            ContainerFacts::Unknown
+            | ContainerFacts::Running { .. }
+            | ContainerFacts::Terminated { .. } => false,
+        }
+    }
+}
+
 /// The facts of a task's pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodFacts {

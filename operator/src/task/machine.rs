@@ -255,9 +255,10 @@ pub fn pod_was_created(status: &TitusTaskStatus) -> bool {
 /// The `Finished` reason after a kill: `killed`, or `transientSystemError` when the kill was for
 /// `stuckInState` (a system error, always retried).
 fn reason_after_kill(status: &TitusTaskStatus) -> TaskReasonCode {
-    match first_kill_reason(status) {
-        Some(TaskReasonCode::StuckInState) => TaskReasonCode::TransientSystemError,
-        Some(_) | None => TaskReasonCode::Killed,
+    if first_kill_reason(status) == Some(TaskReasonCode::StuckInState) {
+        TaskReasonCode::TransientSystemError
+    } else {
+        TaskReasonCode::Killed
     }
 }
 
@@ -580,8 +581,7 @@ fn follow_pod(d: &mut Draft<'_>, pod: &PodFacts, now: u64) {
     if !pod.is_bound() {
         return;
     }
-    let waiting = matches!(pod.container, ContainerFacts::Waiting { .. });
-    if waiting && pod.reason == TASK_STARTING {
+    if pod.container.is_waiting() && pod.reason == TASK_STARTING {
         d.push(
             TaskState::StartInitiated,
             TaskReasonCode::Other(TASK_STARTING.into()),
@@ -598,6 +598,15 @@ fn follow_pod(d: &mut Draft<'_>, pod: &PodFacts, now: u64) {
     }
 }
 
+/// Why a state timed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timeout {
+    /// `Launched`/`StartInitiated` for too long.
+    Stuck,
+    /// A batch attempt ran longer than its runtime limit.
+    RuntimeLimit,
+}
+
 /// Rule 7: timeouts of the current state. Returns the pod action and the next deadline.
 fn timeouts(
     d: &mut Draft<'_>,
@@ -610,21 +619,18 @@ fn timeouts(
         grace_period_seconds: pod.grace_period_seconds,
     };
     let (deadline, kill) = match d.status.state {
-        TaskState::Launched => (
-            since.saturating_add(cfg.launched_ms),
-            TaskReasonCode::StuckInState,
-        ),
+        TaskState::Launched => (since.saturating_add(cfg.launched_ms), Timeout::Stuck),
         TaskState::StartInitiated => {
             let limit = match d.job.job_type {
                 JobType::Batch => cfg.start_initiated_batch_ms,
                 JobType::Service => cfg.start_initiated_service_ms,
             };
-            (since.saturating_add(limit), TaskReasonCode::StuckInState)
+            (since.saturating_add(limit), Timeout::Stuck)
         }
         TaskState::Started => match (d.job.job_type, d.job.runtime_limit_ms) {
             (JobType::Batch, Some(limit)) => (
                 d.status.started_at.unwrap_or(since).saturating_add(limit),
-                TaskReasonCode::RuntimeLimitExceeded,
+                Timeout::RuntimeLimit,
             ),
             (JobType::Batch, None) | (JobType::Service, _) => return (PodAction::Keep, None),
         },
@@ -644,23 +650,27 @@ fn timeouts(
     if now < deadline {
         return (PodAction::Keep, Some(deadline));
     }
-    let message = match kill {
-        TaskReasonCode::RuntimeLimitExceeded => format!(
-            "Task running too long (runtimeLimit={}ms)",
-            d.job.runtime_limit_ms.unwrap_or_default()
+    let (reason, event, message) = match kill {
+        Timeout::RuntimeLimit => (
+            TaskReasonCode::RuntimeLimitExceeded,
+            events::RUNTIME_LIMIT_EXCEEDED,
+            format!(
+                "Task running too long (runtimeLimit={}ms)",
+                d.job.runtime_limit_ms.unwrap_or_default()
+            ),
         ),
-        _ => format!(
-            "Task stuck in {} state for {}",
-            d.status.state,
-            human_ms(now.saturating_sub(since))
+        Timeout::Stuck => (
+            TaskReasonCode::StuckInState,
+            events::STUCK_IN_STATE,
+            format!(
+                "Task stuck in {} state for {}",
+                d.status.state,
+                human_ms(now.saturating_sub(since))
+            ),
         ),
-    };
-    let event = match kill {
-        TaskReasonCode::RuntimeLimitExceeded => events::RUNTIME_LIMIT_EXCEEDED,
-        _ => events::STUCK_IN_STATE,
     };
     d.event(event, message.clone(), true);
-    d.push(TaskState::KillInitiated, kill, &message, now);
+    d.push(TaskState::KillInitiated, reason, &message, now);
     (grace, Some(now.saturating_add(cfg.kill_initiated_ms)))
 }
 

@@ -227,7 +227,15 @@ async fn lifecycle(
             behavior.outcome == Outcome::RunUntilKilled,
         ),
     ];
-    let crash = matches!(behavior.outcome, Outcome::Crash { .. });
+    let crash = match behavior.outcome {
+        Outcome::Crash { .. } => true,
+        Outcome::Succeed
+        | Outcome::Fail { .. }
+        | Outcome::Lost
+        | Outcome::RunUntilKilled
+        | Outcome::StayStarting
+        | Outcome::Unschedulable { .. } => false,
+    };
     for (i, (status, wait, forever)) in steps.into_iter().enumerate() {
         if crash && i == 1 {
             break;

@@ -27,7 +27,6 @@ pub struct Env {
 pub fn test_config() -> OperatorConfig {
     OperatorConfig {
         liveness_tick: Duration::from_millis(200),
-        job_debounce: Duration::from_millis(20),
         ..OperatorConfig::default()
     }
 }
