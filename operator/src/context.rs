@@ -69,6 +69,7 @@ pub struct Shared {
     /// Task controller timeouts.
     pub timeouts: TaskTimeouts,
     recent: Mutex<RecentWrites>,
+    status_written: Mutex<HashMap<String, Instant>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -102,7 +103,20 @@ impl Shared {
             limits,
             timeouts,
             recent: Mutex::new(RecentWrites::default()),
+            status_written: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// When this instance last wrote the status of job `uid`.
+    pub fn status_written_at(&self, uid: &str) -> Option<Instant> {
+        self.status_written.lock().get(uid).copied()
+    }
+
+    /// Records a status write of job `uid` (and forgets jobs not written for ten minutes).
+    pub fn status_written(&self, uid: &str) {
+        let mut written = self.status_written.lock();
+        written.retain(|_, at| at.elapsed() < Duration::from_secs(600));
+        written.insert(uid.to_string(), Instant::now());
     }
 
     /// Whether this instance may write.

@@ -154,7 +154,7 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflect(writer, watcher::watcher(api, config).default_backoff());
+    let stream = reflect(writer, slim(watcher::watcher(api, config).default_backoff()));
     let stop = stop.clone();
     tokio::spawn(async move {
         tokio::pin!(stream);
@@ -170,6 +170,16 @@ where
         }
     });
     reader
+}
+
+/// Drops `managedFields` from watched objects: nothing here reads them, they are most of a
+/// small object's size in memory, and writes that omit them keep the server's copy.
+fn slim<K, S>(events: S) -> impl Stream<Item = watcher::Result<Event<K>>> + Send
+where
+    K: kube::Resource + Send,
+    S: Stream<Item = watcher::Result<Event<K>>> + Send,
+{
+    events.modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
 }
 
 /// A cache of `api` fed by a watch, and the stream of objects whose changes should trigger
@@ -196,7 +206,7 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflect(writer, watcher::watcher(api, config).default_backoff())
+    let stream = reflect(writer, slim(watcher::watcher(api, config).default_backoff()))
         .scan(Vec::new(), |relisted: &mut Vec<K>, event| {
             let out: Vec<Result<K, watcher::Error>> = match event {
                 Ok(Event::Apply(obj) | Event::Delete(obj)) => vec![Ok(obj)],

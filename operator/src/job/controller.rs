@@ -14,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use titus_crds::constants::{finalizers, labels};
-use titus_crds::{TaskKillRequest, TitusJob, TitusTask};
+use titus_crds::{TaskKillRequest, TitusJob, TitusJobStatus, TitusTask};
 
 use super::{JobAction, JobPlan, plan};
 use crate::context::Shared;
@@ -25,6 +25,20 @@ use crate::metrics::ControllerName;
 const CREATE_CONCURRENCY: usize = 16;
 /// Look at every job at least this often, whatever happens.
 const RESYNC: Duration = Duration::from_secs(300);
+/// Status writes that would only refresh task counts or conditions are spaced this far apart.
+const COUNTS_WRITE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `true` when two job statuses differ at most in their task counts, replicas and conditions
+/// (nothing Titus clients act on).
+fn only_counts_differ(stored: &TitusJobStatus, planned: &TitusJobStatus) -> bool {
+    let normalized = TitusJobStatus {
+        task_counts: planned.task_counts,
+        replicas: planned.replicas,
+        conditions: planned.conditions.clone(),
+        ..stored.clone()
+    };
+    normalized == *planned
+}
 
 /// One pass of the job controller.
 ///
@@ -73,13 +87,31 @@ async fn pass(job: &TitusJob, ctx: &Shared) -> Result<Action, ReconcileError> {
             .await
             .map_err(api_error("adopt"))?;
     }
-    if current.status.as_ref() != Some(&decided.status) {
+    let mut decided = decided;
+    let since_write = ctx.status_written_at(&uid).map(|at| at.elapsed());
+    let cosmetic_only = current
+        .status
+        .as_ref()
+        .is_some_and(|stored| only_counts_differ(stored, &decided.status));
+    let hold = match since_write {
+        Some(elapsed) if cosmetic_only && elapsed < COUNTS_WRITE_INTERVAL => {
+            Some(COUNTS_WRITE_INTERVAL - elapsed)
+        }
+        Some(_) | None => None,
+    };
+    if let Some(wait) = hold {
+        // Only counts or conditions changed, and they were written a moment ago: write them a
+        // little later instead of on every task transition.
+        let at = now.saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        decided.requeue_at = Some(decided.requeue_at.map_or(at, |t| t.min(at)));
+    } else if current.status.as_ref() != Some(&decided.status) {
         let mut desired = current.clone();
         desired.status = Some(decided.status.clone());
         current = jobs
             .replace_status(&name, &PostParams::default(), &desired)
             .await
             .map_err(api_error("replace status of"))?;
+        ctx.status_written(&uid);
     }
     let reference = job.object_ref(&());
     for event in &decided.events {
