@@ -18,6 +18,9 @@ pub struct ServeArgs {
     /// Acknowledge writes without fsync (faster, loses recent writes on power failure).
     #[arg(long)]
     pub no_fsync: bool,
+    /// Refuse invalid TitusJobs at the door with Titus's sanitize-then-validate admission.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub titus_admission: bool,
 }
 
 /// Starts the API server and writes `<data-dir>/kubeconfig`.
@@ -35,6 +38,9 @@ pub async fn start(
     })
     .await
     .context("starting the API server")?;
+    if args.titus_admission {
+        crate::operator::register_admission(&running);
+    }
     let kubeconfig_path = args.data_dir.join("kubeconfig");
     std::fs::write(&kubeconfig_path, running.kubeconfig())
         .with_context(|| format!("writing {}", kubeconfig_path.display()))?;

@@ -2,6 +2,7 @@
 //!
 //! - `titus up` runs everything on one machine on an embedded API server;
 //! - `titus apiserver` runs only the embedded Kubernetes-compatible API server;
+//! - `titus operator` runs the job and task controllers against any Kubernetes API;
 //! - `titus scheduler` runs the Titus scheduler against any Kubernetes API;
 //! - `titus agent` runs the node agent against any Kubernetes API;
 //! - `titus crds` prints the CustomResourceDefinitions.
@@ -11,6 +12,7 @@
 mod agent;
 mod apiserver;
 mod crds;
+mod operator;
 mod scheduler;
 
 use anyhow::Context;
@@ -33,6 +35,8 @@ enum Command {
     Up(apiserver::ServeArgs),
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(apiserver::ServeArgs),
+    /// Run the job and task controllers against a Kubernetes API.
+    Operator(Box<operator::OperatorArgs>),
     /// Run the Titus scheduler against a Kubernetes API (and optionally a Mesos master).
     Scheduler(scheduler::SchedulerArgs),
     /// Run the node agent: register a Node and run the Pods bound to it.
@@ -57,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => apiserver::run(args).await,
+            Command::Operator(args) => operator::run(*args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::Agent(args) => agent::run(*args).await,
             Command::Crds => crds::run(),

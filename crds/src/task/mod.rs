@@ -66,6 +66,13 @@ pub struct TitusTaskSpec {
     /// Replacements caused by evictions, over the chain.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub eviction_resubmit_number: u32,
+    /// Exponential back-off delay (the policy value, before Titus's 1 s minimum retry interval)
+    /// that preceded this attempt, in ms: when the attempt fails, the chain's next delay doubles
+    /// it (capped at `maxDelayIntervalMs`). 0 for first attempts and after a back-off reset (an
+    /// attempt that stayed `Started` for 5 min). Written by the job controller at creation, so the
+    /// back-off survives controller restarts and the removal of finished records.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub back_off_delay_ms: u64,
     /// Set to ask for this task to be killed. Writing it is the whole request: the task
     /// controller moves the task to `KillInitiated` with the matching reason code and deletes its
     /// pod. Once set it should not be changed (the first request wins).

@@ -8,5 +8,8 @@ mod apiserver_durability;
 mod apiserver_helm;
 mod apiserver_kube_client;
 mod apiserver_kubectl;
+mod operator_crash;
+mod operator_kubectl;
+mod operator_support;
 mod scheduler_cli;
 mod support;
