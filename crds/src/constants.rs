@@ -123,6 +123,11 @@ pub mod annotations {
     pub const ADDRESS_ELASTIC_IPV4: &str = "network.netflix.com/address-elastic-ipv4";
     /// Written by the agent: branch ENI id.
     pub const BRANCH_ENI_ID: &str = "network.netflix.com/branch-eni-id";
+    /// On a `TitusJob`: who asked for KillJob (the caller id), written by the gateway just
+    /// before it deletes the job; the job controller puts it in the `KillInitiated` message.
+    pub const KILL_REQUESTED_BY: &str = "titus.dev/kill-requested-by";
+    /// On a `TitusJob`: the call reason given with KillJob, if any.
+    pub const KILL_REASON: &str = "titus.dev/kill-reason";
 }
 
 /// Finalizers.
