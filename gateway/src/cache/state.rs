@@ -156,7 +156,7 @@ impl State {
             return changes;
         }
         let proto = Arc::new(job_to_proto(&job));
-        let unchanged = existing.is_some_and(|e| *e.proto == *proto);
+        let unchanged = existing.is_some_and(|e| same_job(&e.proto, &proto));
         let key = (job_accepted_ms(&job), id.clone());
         if let Some(old) = existing {
             self.job_order.remove(&old.key);
@@ -223,7 +223,7 @@ impl State {
             return Vec::new();
         }
         let proto = Arc::new(task_to_proto(&task));
-        let unchanged = existing.is_some_and(|e| *e.proto == *proto);
+        let unchanged = existing.is_some_and(|e| same_task(&e.proto, &proto));
         let moved = existing.is_some_and(|e| e.proto.job_id != proto.job_id);
         let key = (task_accepted_ms(&task), id.clone());
         if let Some(old) = existing {
@@ -301,6 +301,26 @@ impl State {
             moved_from_another_job: false,
         });
         changes
+    }
+}
+
+/// Equal for Titus clients apart from the version: a change of metadata only (finalizers,
+/// annotations, labels) moves `version` but is not worth an event.
+fn same_job(a: &pb::Job, b: &pb::Job) -> bool {
+    a.id == b.id
+        && a.job_descriptor == b.job_descriptor
+        && a.status == b.status
+        && a.status_history == b.status_history
+}
+
+/// See [`same_job`].
+fn same_task(a: &pb::Task, b: &pb::Task) -> bool {
+    pb::Task {
+        version: None,
+        ..a.clone()
+    } == pb::Task {
+        version: None,
+        ..b.clone()
     }
 }
 

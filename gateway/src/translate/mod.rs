@@ -31,7 +31,7 @@ pub enum TranslateError {
         /// The number received.
         value: i32,
     },
-    /// A `google.protobuf.Struct` number that JSON cannot hold (NaN or infinite).
+    /// A number that JSON, and so the custom resource, cannot hold (NaN or infinite).
     #[error("non-finite number {value} in '{field}'")]
     NonFiniteNumber {
         /// Titus field path.

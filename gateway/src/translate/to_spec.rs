@@ -1,7 +1,7 @@
 //! Proto `JobDescriptor` -> `TitusJobSpec`.
 //!
-//! The only failures are enum numbers this gateway does not know and non-finite numbers inside a
-//! platform sidecar's `arguments`; every other input maps to a spec, which the shared validator
+//! The only failures are enum numbers this gateway does not know and non-finite numbers (JSON,
+//! and so the stored object, cannot hold them); every other input maps to a spec, which the shared validator
 //! then judges.
 
 use base64::Engine;
@@ -90,6 +90,15 @@ pub fn descriptor_to_spec(d: &pb::JobDescriptor) -> Result<TitusJobSpec, Transla
             .map(platform_sidecar)
             .collect::<Result<_, _>>()?,
     })
+}
+
+/// A double the custom resource can store: JSON has no NaN or infinity.
+fn finite(field: &'static str, value: f64) -> Result<f64, TranslateError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(TranslateError::NonFiniteNumber { field, value })
+    }
 }
 
 fn network_mode(value: i32) -> Result<NetworkMode, TranslateError> {
@@ -181,7 +190,7 @@ fn resources(r: &pb::ContainerResources) -> Result<ContainerResources, Translate
         None => (String::new(), None),
     };
     Ok(ContainerResources {
-        cpu: r.cpu,
+        cpu: finite("container.resources.cpu", r.cpu)?,
         gpu: r.gpu,
         memory_mb: r.memory_mb,
         disk_mb: r.disk_mb,
@@ -442,7 +451,10 @@ pub fn budget_to_spec(b: &pb::JobDisruptionBudget) -> Result<JobDisruptionBudget
         }
         Some(Policy::AvailabilityPercentageLimit(p)) => {
             out.availability_percentage_limit = Some(AvailabilityPercentageLimitPolicy {
-                percentage_of_healthy_containers: p.percentage_of_healthy_containers,
+                percentage_of_healthy_containers: finite(
+                    "disruptionBudget.availabilityPercentageLimit.percentageOfHealthyContainers",
+                    p.percentage_of_healthy_containers,
+                )?,
             });
         }
         Some(Policy::UnhealthyTasksLimit(p)) => {
@@ -459,8 +471,10 @@ pub fn budget_to_spec(b: &pb::JobDisruptionBudget) -> Result<JobDisruptionBudget
         Some(Rate::RateUnlimited(_)) => out.rate_unlimited = Some(Empty {}),
         Some(Rate::RatePercentagePerHour(r)) => {
             out.rate_percentage_per_hour = Some(RatePercentagePerHour {
-                max_percentage_of_containers_relocated_in_hour: r
-                    .max_percentage_of_containers_relocated_in_hour,
+                max_percentage_of_containers_relocated_in_hour: finite(
+                    "disruptionBudget.ratePercentagePerHour.maxPercentageOfContainersRelocatedInHour",
+                    r.max_percentage_of_containers_relocated_in_hour,
+                )?,
             });
         }
         Some(Rate::RatePerInterval(r)) => {
@@ -472,7 +486,10 @@ pub fn budget_to_spec(b: &pb::JobDisruptionBudget) -> Result<JobDisruptionBudget
         Some(Rate::RatePercentagePerInterval(r)) => {
             out.rate_percentage_per_interval = Some(RatePercentagePerInterval {
                 interval_ms: r.interval_ms,
-                percentage_limit_per_interval: r.percentage_limit_per_interval,
+                percentage_limit_per_interval: finite(
+                    "disruptionBudget.ratePercentagePerInterval.percentageLimitPerInterval",
+                    r.percentage_limit_per_interval,
+                )?,
             });
         }
         None => {}

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod lifecycle;
+pub mod random;
 pub mod raw;
 pub mod rest;
 
