@@ -140,7 +140,8 @@ async fn find_jobs_filters_pages_and_projects_like_titus() -> anyhow::Result<()>
         ..Default::default()
     };
     let two_ids = format!("{}, {}", ids[3], ids[1]);
-    let cases: Vec<(Vec<(&str, &str)>, Vec<usize>)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<usize>);
+    let cases: Vec<Case<'_>> = vec![
         (vec![("applicationName", "alpha")], vec![0, 2, 4]),
         (vec![("appName", "beta")], vec![1]),
         (vec![("jobType", "SERVICE")], vec![1, 3]),

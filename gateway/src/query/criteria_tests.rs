@@ -104,7 +104,8 @@ fn task_criteria_apply_task_only_rules_and_the_job_rules_of_its_job() {
     let j = job("j1", "app", false, &[]);
     let finished_crash = task("t1", "j1", S::Finished, "crashed");
     let finished_ok = task("t2", "j1", S::Finished, "normal");
-    let cases: &[(&[(&str, &str)], &pb::Task, bool)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a pb::Task, bool);
+    let cases: &[Case<'_>] = &[
         (&[("taskStateReasons", "crashed")], &finished_crash, true),
         (&[("taskStateReasons", "crashed")], &finished_ok, false),
         (&[("skipSystemFailures", "true")], &finished_crash, false),

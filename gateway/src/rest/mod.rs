@@ -171,7 +171,7 @@ impl Call {
     }
 
     /// Splits the query parameters into a page, a projection and filtering criteria.
-    fn query(&self) -> Result<(pb::Page, Vec<String>, BTreeMap<String, String>), RestError> {
+    fn query(&self) -> Result<QueryParts, RestError> {
         let number = |key: &str, default: i32| -> Result<i32, RestError> {
             self.params.get(key).map_or(Ok(default), |v| {
                 v.trim().parse().map_err(|_| {
@@ -198,8 +198,19 @@ impl Call {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Ok((page, self.fields(), criteria))
+        Ok(QueryParts {
+            page,
+            fields: self.fields(),
+            criteria,
+        })
     }
+}
+
+/// A REST query: page, projection and filtering criteria.
+struct QueryParts {
+    page: pb::Page,
+    fields: Vec<String>,
+    criteria: BTreeMap<String, String>,
 }
 
 type Reply = Result<Response, RestError>;
@@ -224,11 +235,11 @@ async fn create_job(call: Call, body: Bytes) -> Reply {
 }
 
 async fn find_jobs(call: Call) -> Reply {
-    let (page, fields, filtering_criteria) = call.query()?;
+    let parts = call.query()?;
     let query = pb::JobQuery {
-        page: Some(page),
-        filtering_criteria,
-        fields,
+        page: Some(parts.page),
+        filtering_criteria: parts.criteria,
+        fields: parts.fields,
     };
     let result = call
         .jobs
@@ -311,11 +322,11 @@ async fn disable_job(call: Call, Path(id): Path<String>) -> Done {
 }
 
 async fn find_tasks(call: Call) -> Reply {
-    let (page, fields, filtering_criteria) = call.query()?;
+    let parts = call.query()?;
     let query = pb::TaskQuery {
-        page: Some(page),
-        filtering_criteria,
-        fields,
+        page: Some(parts.page),
+        filtering_criteria: parts.criteria,
+        fields: parts.fields,
     };
     let result = call
         .jobs

@@ -166,9 +166,10 @@ where
 /// A gRPC request carrying the test caller id.
 pub fn request<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-titus-callerid", CALLER.parse().expect("static header"));
+    request.metadata_mut().insert(
+        "x-titus-callerid",
+        tonic::metadata::MetadataValue::from_static(CALLER),
+    );
     request
 }
 
