@@ -1,7 +1,10 @@
 //! The `titus` command: runs the components of this Titus reimplementation, alone or together.
 //!
 //! - `titus up` runs everything on one machine on an embedded API server;
-//! - `titus apiserver` runs only the embedded Kubernetes-compatible API server.
+//! - `titus apiserver` runs only the embedded Kubernetes-compatible API server;
+//! - `titus gateway` runs the Titus gRPC/REST gateway against any API server.
+
+mod gateway;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +29,8 @@ enum Command {
     Up(ServeArgs),
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(ServeArgs),
+    /// Run the Titus v3 gRPC and REST gateway against a Kubernetes API server.
+    Gateway(gateway::GatewayArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -57,6 +62,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Up(args) | Command::Apiserver(args) => run_apiserver(args).await,
+            Command::Gateway(args) => gateway::run(args).await,
         }
     })
 }
