@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::pb::health_server::{Health, HealthServer};
 
@@ -66,7 +66,11 @@ pub async fn serve_grpc<H: Health>(
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(JobManagementServiceServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // No Nagle: a multi-frame response must not wait for the client's delayed ACK.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
         .map_err(|e| GatewayError::Serve(e.to_string()))
 }
@@ -123,6 +127,9 @@ pub async fn serve_rest(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, %error, "cannot disable Nagle's algorithm");
+                }
                 let (app, tls) = (app.clone(), tls.clone());
                 connections.spawn(async move {
                     let service = TowerToHyperService::new(app);

@@ -46,12 +46,15 @@ pub fn find_task(view: &CacheView<'_>, id: &str) -> Result<pb::Task, ApiError> {
 }
 
 /// The jobs matching `criteria`, sorted.
-pub fn matching_jobs<'a>(view: &CacheView<'a>, criteria: &Criteria) -> Vec<(SortKey, &'a pb::Job)> {
+pub fn matching_jobs<'a>(
+    view: &CacheView<'a>,
+    criteria: &Criteria,
+) -> Vec<(&'a SortKey, &'a pb::Job)> {
     let matches = |j: &'a crate::cache::JobEntry| {
         let tasks = view.tasks_of(&j.key.1);
         criteria
             .matches_job(&j.proto, tasks.iter().map(|t| t.proto.as_ref()))
-            .then(|| (j.key.clone(), j.proto.as_ref()))
+            .then_some((&j.key, j.proto.as_ref()))
     };
     match criteria.job_ids() {
         Some(ids) => {
@@ -71,12 +74,12 @@ pub fn matching_jobs<'a>(view: &CacheView<'a>, criteria: &Criteria) -> Vec<(Sort
 pub fn matching_tasks<'a>(
     view: &CacheView<'a>,
     criteria: &Criteria,
-) -> Vec<(SortKey, &'a pb::Task)> {
+) -> Vec<(&'a SortKey, &'a pb::Task)> {
     let matches = |t: &'a TaskEntry| {
         let job = view.job(&t.proto.job_id).map(|j| j.proto.as_ref());
         criteria
             .matches_task(&t.proto, job)
-            .then(|| (t.key.clone(), t.proto.as_ref()))
+            .then_some((&t.key, t.proto.as_ref()))
     };
     match criteria.job_ids() {
         Some(ids) => {

@@ -218,17 +218,23 @@ impl Criteria {
     }
 
     fn matches_job_fields(&self, job: &pb::Job) -> bool {
-        let d = job.job_descriptor.clone().unwrap_or_default();
-        let container = d.container.clone().unwrap_or_default();
-        let image = container.image.clone().unwrap_or_default();
-        let group = d.job_group_info.clone().unwrap_or_default();
-        let owner = d.owner.clone().unwrap_or_default();
+        if !self.has_job_criteria() {
+            return true;
+        }
+        let empty = pb::JobDescriptor::default();
+        let d = job.job_descriptor.as_ref().unwrap_or(&empty);
+        let container = d.container.as_ref();
+        let image = container.and_then(|c| c.image.as_ref());
+        let group = d.job_group_info.as_ref();
         let capacity_group = if d.capacity_group.is_empty() {
             DEFAULT_CAPACITY_GROUP
         } else {
             d.capacity_group.as_str()
         };
-        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref()
+                .is_none_or(|w| w == have.unwrap_or_default())
+        };
         let state = job.status.as_ref().map_or(0, |s| s.state);
         let kind = match d.job_spec {
             Some(pb::job_descriptor::JobSpec::Batch(_)) => Some(JobKind::Batch),
@@ -238,14 +244,14 @@ impl Criteria {
         self.job_ids
             .as_ref()
             .is_none_or(|ids| ids.contains(&job.id))
-            && eq(&self.owner, &owner.team_email)
-            && eq(&self.application_name, &d.application_name)
-            && eq(&self.capacity_group, capacity_group)
-            && eq(&self.image_name, &image.name)
-            && eq(&self.image_tag, &image.tag)
-            && eq(&self.job_group_stack, &group.stack)
-            && eq(&self.job_group_detail, &group.detail)
-            && eq(&self.job_group_sequence, &group.sequence)
+            && eq(&self.owner, d.owner.as_ref().map(|o| o.team_email.as_str()))
+            && eq(&self.application_name, Some(&d.application_name))
+            && eq(&self.capacity_group, Some(capacity_group))
+            && eq(&self.image_name, image.map(|i| i.name.as_str()))
+            && eq(&self.image_tag, image.map(|i| i.tag.as_str()))
+            && eq(&self.job_group_stack, group.map(|g| g.stack.as_str()))
+            && eq(&self.job_group_detail, group.map(|g| g.detail.as_str()))
+            && eq(&self.job_group_sequence, group.map(|g| g.sequence.as_str()))
             && self.job_type.is_none_or(|t| Some(t) == kind)
             && self.job_state.is_none_or(|s| s == state)
             && self.matches_attributes(&d.attributes)
@@ -281,16 +287,16 @@ impl Criteria {
 
     /// Task criteria; `for_job` leaves out the task-only ones, as Titus did for job queries.
     fn matches_task_fields(&self, task: &pb::Task, for_job: bool) -> bool {
-        let status = task.status.clone().unwrap_or_default();
-        let finished = status.state == pb::task_status::TaskState::Finished as i32;
+        let (state, reason) = task
+            .status
+            .as_ref()
+            .map_or((0, ""), |s| (s.state, s.reason_code.as_str()));
+        let finished = state == pb::task_status::TaskState::Finished as i32;
         let ids_ok = self
             .task_ids
             .as_ref()
             .is_none_or(|ids| ids.contains(&task.id));
-        let states_ok = self
-            .task_states
-            .as_ref()
-            .is_none_or(|s| s.contains(&status.state));
+        let states_ok = self.task_states.as_ref().is_none_or(|s| s.contains(&state));
         let migration_ok = !self.needs_migration
             || task
                 .migration_details
@@ -302,9 +308,8 @@ impl Criteria {
         let reasons_ok = self
             .task_state_reasons
             .as_ref()
-            .is_none_or(|r| r.contains(&status.reason_code));
-        let system_failure =
-            finished && TaskReasonCode::parse(&status.reason_code).is_system_error();
+            .is_none_or(|r| r.contains(reason));
+        let system_failure = finished && TaskReasonCode::parse(reason).is_system_error();
         ids_ok
             && states_ok
             && migration_ok

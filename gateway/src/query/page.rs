@@ -5,6 +5,8 @@
 //! its item has gone. `Pagination` reports `hasMore`, `totalItems`, the deprecated `totalPages`,
 //! the cursor of the page's last item and its position.
 
+use std::borrow::Borrow;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 
@@ -85,13 +87,16 @@ pub fn decode_cursor(cursor: &str) -> Result<SortKey, ApiError> {
     Ok((ms, id.to_string()))
 }
 
-/// Cuts one page out of `items`, which must be sorted by key.
+/// Cuts one page out of `items`, which must be sorted by key (owned or borrowed).
 #[allow(deprecated)] // pageNumber and totalPages are deprecated on the wire but still filled
-pub fn paginate<T>(items: Vec<(SortKey, T)>, request: &PageRequest) -> (Vec<T>, pb::Pagination) {
+pub fn paginate<K: Borrow<SortKey>, T>(
+    items: Vec<(K, T)>,
+    request: &PageRequest,
+) -> (Vec<T>, pb::Pagination) {
     let total = items.len();
     let size = request.page_size.max(1);
     let start = match &request.after {
-        Some(after) => items.partition_point(|(key, _)| key <= after),
+        Some(after) => items.partition_point(|(key, _)| key.borrow() <= after),
         None => request.page_number.saturating_mul(size).min(total),
     };
     let end = start.saturating_add(size).min(total);
@@ -101,7 +106,9 @@ pub fn paginate<T>(items: Vec<(SortKey, T)>, request: &PageRequest) -> (Vec<T>, 
         request.page_number
     };
     let last = (end > start).then(|| end - 1);
-    let cursor = last.map(|i| encode_cursor(&items[i].0)).unwrap_or_default();
+    let cursor = last
+        .map(|i| encode_cursor(items[i].0.borrow()))
+        .unwrap_or_default();
     let cursor_position = last.unwrap_or(0);
     let page: Vec<T> = items
         .into_iter()

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod flow;
 pub mod lifecycle;
 pub mod random;
 pub mod raw;
