@@ -5,6 +5,7 @@
 //! - `titus operator` runs the job and task controllers against any Kubernetes API;
 //! - `titus scheduler` runs the Titus scheduler against any Kubernetes API;
 //! - `titus agent` runs the node agent against any Kubernetes API;
+//! - `titus gateway` runs the Titus gRPC/REST gateway against any Kubernetes API;
 //! - `titus crds` prints the CustomResourceDefinitions.
 //!
 //! Each subcommand lives in its own module and only wires library crates together.
@@ -12,6 +13,7 @@
 mod agent;
 mod apiserver;
 mod crds;
+mod gateway;
 mod operator;
 mod scheduler;
 
@@ -41,6 +43,8 @@ enum Command {
     Scheduler(scheduler::SchedulerArgs),
     /// Run the node agent: register a Node and run the Pods bound to it.
     Agent(Box<agent::AgentArgs>),
+    /// Run the Titus v3 gRPC and REST gateway against a Kubernetes API.
+    Gateway(Box<gateway::GatewayArgs>),
     /// Print the CustomResourceDefinitions of the Titus kinds as YAML.
     Crds,
 }
@@ -64,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             Command::Operator(args) => operator::run(*args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::Agent(args) => agent::run(*args).await,
+            Command::Gateway(args) => gateway::run(*args).await,
             Command::Crds => crds::run(),
         }
     })
