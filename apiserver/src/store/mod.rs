@@ -659,7 +659,8 @@ impl Store {
     /// A receiver that changes whenever new events of `resource` become visible.
     pub fn subscribe(&self, resource: &str) -> watch::Receiver<u64> {
         let mut inner = self.inner.lock();
-        let floor = inner.history_floor.max(inner.rv);
+        // A kind without state has had no event since the history floor: none was dropped.
+        let floor = inner.history_floor;
         inner
             .resources
             .entry(resource.to_owned())

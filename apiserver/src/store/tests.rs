@@ -295,3 +295,24 @@ fn history_beyond_its_window_is_too_old() {
         Err(StoreError::TooOld { oldest: 3, .. })
     ));
 }
+
+#[test]
+fn a_resource_never_written_has_lost_no_history() {
+    // A watch of a kind nobody wrote yet (a new CRD) from a version listed a moment earlier
+    // resumes: no event of it can have been dropped.
+    let store = Store::open(StoreConfig::default()).unwrap();
+    store
+        .write("configmaps", &key("a"), Write::Create(obj("a", "x")))
+        .unwrap();
+    let listed_at = store.current_rv();
+    store
+        .write("configmaps", &key("b"), Write::Create(obj("b", "x")))
+        .unwrap();
+    let _changes = store.subscribe("titusjobs.titus.dev");
+    assert!(
+        store
+            .events_after("titusjobs.titus.dev", listed_at, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
