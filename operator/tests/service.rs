@@ -69,8 +69,12 @@ async fn a_service_job_scales_up_and_down_choosing_victims_as_titus_does() -> an
     let first = wait_started(&env, "web", 3).await?;
     scale(&env, "web", 5).await?;
     let five = wait_started(&env, "web", 5).await?;
-    let job = env.jobs().get("web").await?;
-    assert_eq!(job.status.as_ref().unwrap().replicas, 5);
+    // Count-only status writes are spaced out (COUNTS_WRITE_INTERVAL): wait for the count.
+    let job = wait_for("status.replicas = 5", Duration::from_secs(10), || async {
+        let job = env.jobs().get("web").await?;
+        Ok((job.status.as_ref().is_some_and(|s| s.replicas == 5)).then_some(job))
+    })
+    .await?;
     assert_eq!(
         job.status.as_ref().unwrap().selector,
         "titus.dev/job-name=web"
