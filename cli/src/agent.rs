@@ -153,7 +153,7 @@ fn parse_taint(spec: &str) -> anyhow::Result<Taint> {
 }
 
 /// The bearer token of the kubeconfig's current user, if it has one.
-fn kubeconfig_token(path: &Path) -> anyhow::Result<Option<String>> {
+pub(crate) fn kubeconfig_token(path: &Path) -> anyhow::Result<Option<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: serde_json::Value =

@@ -16,6 +16,7 @@ mod crds;
 mod gateway;
 mod operator;
 mod scheduler;
+mod up;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -34,7 +35,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the whole system on this machine on an embedded API server.
-    Up(apiserver::ServeArgs),
+    Up(Box<up::UpArgs>),
     /// Run only the embedded Kubernetes-compatible API server.
     Apiserver(apiserver::ServeArgs),
     /// Run the job and task controllers against a Kubernetes API.
@@ -64,7 +65,8 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) | Command::Apiserver(args) => apiserver::run(args).await,
+            Command::Up(args) => up::run(*args).await,
+            Command::Apiserver(args) => apiserver::run(args).await,
             Command::Operator(args) => operator::run(*args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::Agent(args) => agent::run(*args).await,

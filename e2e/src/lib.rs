@@ -247,6 +247,36 @@ impl Cluster {
         Ok(())
     }
 
+    /// Stops the server as Ctrl-C does (SIGINT) and waits up to `timeout` for it to exit.
+    ///
+    /// # Errors
+    /// When there is no process, or it does not exit in time (it is then killed).
+    pub async fn interrupt(
+        &mut self,
+        timeout: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self
+            .pid()
+            .context("no server process (external cluster?)")?;
+        let sent = Command::new("kill")
+            .arg("-INT")
+            .arg(pid.to_string())
+            .status()?;
+        if !sent.success() {
+            bail!("kill -INT {pid} failed");
+        }
+        let child = std::sync::Mutex::new(self.process.take());
+        let exited = wait_for("titus to exit after SIGINT", timeout, || async {
+            let mut guard = child.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            Ok(guard.as_mut().and_then(|c| c.try_wait().ok().flatten()))
+        })
+        .await;
+        self.process = child.into_inner().ok().flatten();
+        let status = exited?;
+        self.process = None;
+        Ok(status)
+    }
+
     /// Starts the server again on the same data directory.
     ///
     /// # Errors

@@ -13,3 +13,4 @@ mod operator_kubectl;
 mod operator_support;
 mod scheduler_cli;
 mod support;
+mod titus_up;
