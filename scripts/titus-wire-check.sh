@@ -5,10 +5,10 @@
 #   upstream-proto-dir  holds netflix/titus/*.proto (default: ../shared/reference/titus-api
 #                       relative to the repository root)
 #
-# Starts `titus apiserver` and `titus gateway` on free ports in a scratch directory, installs the
-# CRDs with kubectl, then runs scripts/titus_wire_check.py: it compares the upstream descriptors
-# with gateway/proto and drives the gateway with a Python client generated from the upstream
-# protos. Exits non-zero on any mismatch. Environment:
+# Starts `titus up --runtime simulated` (API server, CRDs, operator, scheduler, a simulated node,
+# gateway) on free ports in a scratch directory, then runs scripts/titus_wire_check.py: it
+# compares the upstream descriptors with gateway/proto and drives the gateway with a Python client
+# generated from the upstream protos, through jobs that really run. Exits non-zero on any mismatch. Environment:
 #   TITUS_BIN     a built `titus` binary (default: cargo build -p titus)
 #   TITUS_VENV    a Python venv with grpcio-tools (default: .tools/venv, created if missing)
 #   KUBECTL       kubectl (default: .tools/bin/kubectl, else kubectl on PATH)
@@ -60,21 +60,19 @@ wait_until() { # seconds description command...
 }
 
 api_port=$(free_port); grpc_port=$(free_port); rest_port=$(free_port)
-"$TITUS_BIN" apiserver --data-dir "$work/data" --bind "127.0.0.1:$api_port" --no-fsync >"$work/apiserver.log" 2>&1 &
+# The whole system (operator, scheduler, a simulated node, gateway), so that jobs really run.
+"$TITUS_BIN" up --data-dir "$work/data" --bind "127.0.0.1:$api_port" --no-fsync \
+  --runtime simulated --node-cpu 64 --node-memory-mb 262144 \
+  --grpc-bind "127.0.0.1:$grpc_port" --rest-bind "127.0.0.1:$rest_port" >"$work/titus.log" 2>&1 &
 pids+=($!)
 export KUBECONFIG=$work/data/kubeconfig
-wait_until 30 "the API server" "$kubectl" get namespaces
-"$kubectl" apply -f "$root/crds/titusjobs.titus.dev.yaml" -f "$root/crds/titustasks.titus.dev.yaml" >/dev/null
-"$kubectl" wait --for=condition=Established --timeout=30s crd/titusjobs.titus.dev crd/titustasks.titus.dev >/dev/null
-
-"$TITUS_BIN" gateway --kubeconfig "$KUBECONFIG" --grpc-bind "127.0.0.1:$grpc_port" --rest-bind "127.0.0.1:$rest_port" >"$work/gateway.log" 2>&1 &
-pids+=($!)
-wait_until 30 "the gateway" "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$rest_port/api/v3/status', timeout=2)"
+wait_until 60 "the API server" "$kubectl" get --raw /readyz
+wait_until 60 "the gateway" "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$rest_port/api/v3/status', timeout=2)"
 
 status=0
 "$venv/bin/python" "$root/scripts/titus_wire_check.py" --upstream "$upstream" --ours "$root/gateway/proto" \
   --work "$work" --grpc "127.0.0.1:$grpc_port" --rest "127.0.0.1:$rest_port" || status=$?
 if [ $status -ne 0 ]; then
-  echo "--- gateway log (last 40 lines)"; tail -n 40 "$work/gateway.log"
+  echo "--- titus up log (last 40 lines)"; tail -n 40 "$work/titus.log"
 fi
 exit $status

@@ -18,6 +18,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 
@@ -255,11 +256,14 @@ def drive(api, rpc, base, grpc_addr, rest_addr):
     ids = {u.jobUpdate.job.id for u in snapshot if u.WhichOneof("Notification") == "jobUpdate"}
     check(ended and {batch_id, service_id} <= ids, "ObserveJobs: snapshot of the jobs, then SnapshotEnd")
     third = stub.CreateJob(descriptor(api, base, "wirethird"), metadata=md).id
-    kind, item = observer.next()
-    check(
-        kind == "item" and item.WhichOneof("Notification") == "jobUpdate" and item.jobUpdate.job.id == third,
-        "ObserveJobs: a new job arrives as a jobUpdate",
-    )
+    # The system is live: updates of the other jobs and their tasks may come first.
+    arrived, deadline = False, time.monotonic() + 20
+    while not arrived and time.monotonic() < deadline:
+        kind, item = observer.next()
+        if kind != "item":
+            break
+        arrived = item.WhichOneof("Notification") == "jobUpdate" and item.jobUpdate.job.id == third
+    check(arrived, "ObserveJobs: a new job arrives as a jobUpdate")
     observer.call.cancel()
 
     watcher = Observer(stub.ObserveJob(api.JobId(id=batch_id), metadata=md))
@@ -277,6 +281,37 @@ def drive(api, rpc, base, grpc_addr, rest_addr):
             break
     check(completed, "ObserveJob completes after the job finished")
     check(states and states[-1] == JobState.Finished, f"ObserveJob ends with the Finished update (states {states})")
+
+    print("lifecycle")
+    life = descriptor(api, base, "wirelife")
+    # The simulated node runs each task for 1 s, then reports it finished (Titus's mock agent).
+    life.attributes["titusParameter.mockVK.runTime"] = "delay=1s;status=StatusFinished"
+    life_id = stub.CreateJob(life, metadata=md).id
+    follower = Observer(stub.ObserveJob(api.JobId(id=life_id), metadata=md))
+    _, ended = follower.until_snapshot_end()
+    TaskState = api.TaskStatus.TaskState
+    tasks, job_states, completed = {}, [], False
+    while True:
+        kind, item = follower.next(timeout=60)
+        if kind != "item":
+            completed = kind == "end"
+            break
+        which = item.WhichOneof("Notification")
+        if which == "taskUpdate":
+            tasks[item.taskUpdate.task.id] = item.taskUpdate.task
+        elif which == "jobUpdate":
+            job_states.append(item.jobUpdate.job.status.state)
+    check(ended and completed, "ObserveJob of a running job: SnapshotEnd, updates, then the stream completes")
+    check(job_states and job_states[-1] == JobState.Finished, f"the batch job runs to Finished (states {job_states})")
+    check(len(tasks) == 2, f"ObserveJob streams both tasks ({len(tasks)})")
+    for task in tasks.values():
+        seen = [s.state for s in task.statusHistory] + [task.status.state]
+        check(
+            task.status.state == TaskState.Finished and task.status.reasonCode == "normal",
+            f"task {task.id} ends Finished/normal ({task.status.state}, {task.status.reasonCode})",
+        )
+        check(TaskState.Started in seen, f"task {task.id} went through Started ({seen})")
+        check(task.taskContext.get("agent.host"), f"task {task.id} names the agent it ran on")
 
     print("errors")
 

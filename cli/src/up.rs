@@ -48,6 +48,12 @@ pub struct UpArgs {
     /// Name of the node the agent registers.
     #[arg(long, default_value = "titus-node-1")]
     pub node_name: String,
+    /// CPUs the node offers (default: this machine's).
+    #[arg(long)]
+    pub node_cpu: Option<f64>,
+    /// Memory the node offers, MiB (default: this machine's).
+    #[arg(long)]
+    pub node_memory_mb: Option<u64>,
     /// Titus gRPC API (JobManagementService) address.
     #[arg(long, default_value = "127.0.0.1:7104")]
     pub grpc_bind: SocketAddr,
@@ -158,7 +164,12 @@ async fn drain(components: &mut JoinSet<Outcome>, grace: Duration) {
 
 fn agent_config(args: &UpArgs, data_dir: &Path, kubeconfig: &Path) -> anyhow::Result<AgentConfig> {
     let agent_dir = data_dir.join("agent");
-    let capacity = NodeCapacity::of_this_machine(100_000, 10_000, 110);
+    let machine = NodeCapacity::of_this_machine(100_000, 10_000, 110);
+    let capacity = NodeCapacity {
+        cpu: args.node_cpu.unwrap_or(machine.cpu),
+        memory_mb: args.node_memory_mb.unwrap_or(machine.memory_mb),
+        ..machine
+    };
     let runtime = match args.runtime {
         UpRuntime::Containerd => RuntimeConfig::Containerd {
             source: match &args.containerd_socket {
