@@ -14,25 +14,29 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Fails when a checked-in CRD differs from the types; `TITUS_BLESS=1` rewrites the files instead.
+/// Fails when a checked-in CRD (in `crds/` or in the Helm chart's `crds/`) differs from the
+/// types; `TITUS_BLESS=1` rewrites the files instead.
 #[test]
 fn checked_in_crd_yaml_matches_the_types() {
     let bless = std::env::var_os("TITUS_BLESS").is_some();
+    let dirs = [crate_dir(), crate_dir().join("../charts/titus/crds")];
     let mut stale = Vec::new();
     for (name, yaml) in crd_files().unwrap() {
-        let path = crate_dir().join(&name);
-        if bless {
-            std::fs::write(&path, &yaml).unwrap();
-            continue;
-        }
-        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-        if on_disk != yaml {
-            stale.push(name);
+        for dir in &dirs {
+            let path = dir.join(&name);
+            if bless {
+                std::fs::write(&path, &yaml).unwrap();
+                continue;
+            }
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            if on_disk != yaml {
+                stale.push(path.display().to_string());
+            }
         }
     }
     assert!(
         stale.is_empty(),
-        "crds/{stale:?} drifted from the types; regenerate with: TITUS_BLESS=1 cargo nextest run -p titus-crds"
+        "{stale:?} drifted from the types; regenerate with: TITUS_BLESS=1 cargo nextest run -p titus-crds"
     );
 }
 
