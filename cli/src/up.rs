@@ -108,7 +108,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let (c, s) = (client.clone(), stopped(&stop));
     components.spawn(async move {
         let result = titus_agent_shim::run(agent, c, s).await;
-        ("agent", result.context("the node agent"))
+        let hint = "the node agent (`--runtime simulated` runs one without containerd)";
+        ("agent", result.context(hint))
     });
 
     let gateway = titus_gateway::GatewayConfig {
