@@ -10,6 +10,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/titus-target}
 export CARGO_INCREMENTAL=0
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 # End-to-end tests start the titus binary itself, so build it before running them.
 cargo build -p titus
 cargo nextest run --workspace --no-fail-fast "$@"

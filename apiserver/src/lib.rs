@@ -6,7 +6,7 @@
 //! enough that those clients cannot tell it from a real one. Objects live in memory and in a
 //! durable log on disk ([`store`]).
 //!
-//! Start with [`start`]; the request path is [`http`] -> [`server`] ([`write`], [`read`]) ->
+//! Start with [`start`]; the request path is [`http`] -> [`server`] ([`write`](mod@write), [`read`]) ->
 //! [`store`].
 
 pub mod admission;

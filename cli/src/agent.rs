@@ -45,7 +45,7 @@ pub struct AgentArgs {
     #[arg(long, conflicts_with = "containerd_root")]
     containerd_socket: Option<PathBuf>,
     /// Start (or reuse) a private containerd with root, state and socket under this directory
-    /// (default when no socket is given: <data-dir>/containerd).
+    /// (default when no socket is given: `<data-dir>/containerd`).
     #[arg(long)]
     containerd_root: Option<PathBuf>,
     /// containerd namespace of the agent's images and containers.

@@ -1,5 +1,6 @@
 //! The Node this agent registers and the Lease it renews: built by pure functions from
-//! [`NodeConfig`] and a time, written with server-side apply by [`register`] and [`heartbeat`].
+//! [`NodeConfig`] and a time, written with server-side apply by [`register`], [`renew_lease`]
+//! and [`report_node_status`].
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

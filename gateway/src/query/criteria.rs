@@ -1,7 +1,7 @@
 //! Query criteria (`filteringCriteria`): parsed once into [`Criteria`], then matched against
 //! jobs and tasks.
 //!
-//! Keys are Titus's (§11.3); an unknown key is refused with "Unrecognized field(s) [k]". Values are
+//! Keys are Titus's (§11.3); an unknown key is refused with `"Unrecognized field(s) [k]"`. Values are
 //! trimmed and an empty value means "no filter". String comparisons are exact; `jobType`,
 //! `jobState` and `taskStates` ignore case. All criteria are ANDed. For a job, task criteria
 //! (`taskIds`, `taskStates`, `needsMigration`) hold when any of its tasks matches them; for a task,

@@ -1,6 +1,6 @@
 //! The Titus v3 REST API (§12) on axum, over the same job service as gRPC.
 //!
-//! Bodies and responses are Titus REST JSON ([`json`]). Query parameters `page` (default 0),
+//! Bodies and responses are Titus REST JSON ([`json`](mod@json)). Query parameters `page` (default 0),
 //! `pageSize` (default 10), `cursor` and `fields` page and project; `debug=true` adds error
 //! context; every other parameter is a filtering criterion. Errors are
 //! `{"statusCode", "message", "errorDetails"}` with Titus's status mapping (404, 400, 412, ...).
