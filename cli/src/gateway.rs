@@ -38,7 +38,7 @@ pub struct GatewayArgs {
     max_active_jobs: usize,
 }
 
-/// Runs the gateway until Ctrl-C.
+/// Runs the gateway until SIGINT or SIGTERM.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
@@ -47,7 +47,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    let client = titus_gateway::kube_client(args.kubeconfig.as_deref())
+    let client = titus_runtime::client(args.kubeconfig.as_deref())
         .await
         .context("connecting to the Kubernetes API")?;
     let config = GatewayConfig {
@@ -58,17 +58,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         max_active_jobs: args.max_active_jobs,
         ..GatewayConfig::default()
     };
-    let mut gateway = titus_gateway::start(config, client)
+    // SIGTERM too: that is how Kubernetes stops the gateway's pod.
+    titus_gateway::run(config, client, titus_runtime::shutdown_signal())
         .await
-        .context("starting the gateway")?;
-    println!(
-        "titus gateway: gRPC on {}, REST on {}, namespace {}",
-        gateway.grpc_addr, gateway.rest_addr, args.namespace
-    );
-    let result = tokio::select! {
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
-        failed = gateway.wait() => failed.context("the gateway stopped"),
-    };
-    gateway.stop().await;
-    result
+        .context("running the gateway")
 }

@@ -12,7 +12,7 @@
 //!   `Job`/`Task`; [`error`] maps every failure to Titus's status codes and messages once.
 //!
 //! Start it with [`start`] (returns the bound addresses, for tests and `titus up`) or [`run`]
-//! (until a shutdown future completes); [`kube_client`] builds a client from a kubeconfig.
+//! (until a shutdown future completes).
 
 pub mod cache;
 pub mod call;
@@ -29,7 +29,6 @@ pub mod translate;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -64,9 +63,6 @@ pub enum GatewayError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Serve(String),
-    /// The kubeconfig could not be read or used.
-    #[error("kubeconfig: {0}")]
-    Kubeconfig(String),
 }
 
 /// A running gateway.
@@ -208,28 +204,6 @@ pub async fn run(
     };
     gateway.stop().await;
     result
-}
-
-/// A Kubernetes client from a kubeconfig file, or from the environment (`KUBECONFIG`,
-/// `~/.kube/config`, in-cluster) when `path` is `None`.
-///
-/// # Errors
-/// `Kubeconfig` when the file cannot be read or used.
-pub async fn kube_client(path: Option<&Path>) -> Result<kube::Client, GatewayError> {
-    let bad = |e: &dyn std::fmt::Display| GatewayError::Kubeconfig(e.to_string());
-    let config = match path {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| bad(&e))?;
-            kube::Config::from_custom_kubeconfig(
-                kubeconfig,
-                &kube::config::KubeConfigOptions::default(),
-            )
-            .await
-            .map_err(|e| bad(&e))?
-        }
-        None => kube::Config::infer().await.map_err(|e| bad(&e))?,
-    };
-    kube::Client::try_from(config).map_err(|e| bad(&e))
 }
 
 fn local_addr(

@@ -8,6 +8,7 @@ mod apiserver_durability;
 mod apiserver_helm;
 mod apiserver_kube_client;
 mod apiserver_kubectl;
+mod gateway_cli;
 mod helm_chart;
 mod operator_crash;
 mod operator_kubectl;
