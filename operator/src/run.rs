@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -28,6 +28,7 @@ use crate::context::{Caches, NODE_LEASE_NAMESPACE, Shared};
 use crate::crds_install::{CrdInstallError, install_crds};
 use crate::error::ReconcileError;
 use crate::job::JobLimits;
+use crate::job::gate::JobTriggerGate;
 use crate::metrics::Metrics;
 use crate::task::machine::TaskTimeouts;
 
@@ -64,6 +65,9 @@ pub struct OperatorConfig {
     /// job: keep it 0 unless the stream is bursty. (Triggers arriving while a pass runs are
     /// merged anyway.)
     pub job_debounce: Duration,
+    /// Job passes woken by task changes are spaced at least this far apart per job (the first
+    /// change of a quiet job goes at once). `Duration::ZERO`: every change wakes the job.
+    pub job_trigger_interval: Duration,
     /// How often node liveness is checked.
     pub liveness_tick: Duration,
     /// Install (server-side apply) the CRDs at start.
@@ -86,6 +90,7 @@ impl Default for OperatorConfig {
             job_concurrency: 8,
             task_concurrency: 64,
             job_debounce: Duration::ZERO,
+            job_trigger_interval: Duration::from_millis(200),
             liveness_tick: Duration::from_secs(1),
             install_crds: false,
             clock: Arc::new(SystemClock),
@@ -350,11 +355,23 @@ pub async fn run(
     let (to_tasks, for_tasks) = mpsc::unbounded_channel::<TitusTask>();
     {
         let stop = stop.clone();
+        let interval = config.job_trigger_interval;
         tokio::spawn(async move {
             tokio::pin!(task_triggers);
+            let mut gate = JobTriggerGate::new(interval);
+            let mut tick = tokio::time::interval((interval / 4).max(Duration::from_millis(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let item = tokio::select! {
                     item = task_triggers.next() => item,
+                    _ = tick.tick() => {
+                        for task in gate.due(Instant::now()) {
+                            if to_jobs.send(task).is_err() {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
                     () = stop.cancelled() => return,
                 };
                 let task = match item {
@@ -366,7 +383,10 @@ pub async fn run(
                     None => return,
                 };
                 // Unbounded: the hub never waits for one controller while the other starves.
-                if to_jobs.send(task.clone()).is_err() || to_tasks.send(task).is_err() {
+                let wake_job = gate.offer(&task.spec.job_id, task.clone(), Instant::now());
+                if wake_job.is_some_and(|t| to_jobs.send(t).is_err())
+                    || to_tasks.send(task).is_err()
+                {
                     return;
                 }
             }

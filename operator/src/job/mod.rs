@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod controller;
+pub mod gate;
 
 pub mod retry;
 pub mod service;
