@@ -389,8 +389,18 @@ async fn a_restarted_agent_leaves_containers_alone_until_it_has_listed_the_pods(
         .unwrap();
     // A resync (the first tick is immediate) before the watch has listed anything.
     second.send(AgentEvent::ResyncAll).unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(runtime.len(), 1, "not removed as an orphan");
+    // Events are handled in order: once a pod sent after the resync runs, the resync is done.
+    let marker = pod(
+        "task-7",
+        "u-7",
+        "registry.test/app:1",
+        "status=StatusRunning",
+    );
+    second
+        .send(AgentEvent::PodChanged(Box::new(marker)))
+        .unwrap();
+    until_reported(&api, "task-7", "TASK_RUNNING").await;
+    assert_eq!(runtime.len(), 2, "not removed as an orphan");
     let id = crate::runtime::ContainerId::new("u-6").unwrap();
     assert!(matches!(
         runtime.status(&id).await.unwrap(),
