@@ -174,6 +174,14 @@ pub(crate) fn kubeconfig_token(path: &Path) -> anyhow::Result<Option<String>> {
         .map(str::to_owned))
 }
 
+/// This binary as the containers' log driver (`titus agent --log-driver=DIR`).
+pub(crate) fn log_driver() -> anyhow::Result<LogDriver> {
+    Ok(LogDriver {
+        binary: std::env::current_exe().context("locating the titus binary")?,
+        subcommand: "agent".into(),
+    })
+}
+
 fn config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
     let machine = NodeCapacity::of_this_machine(args.disk_mb, args.network_mbps, args.pods);
     let capacity = NodeCapacity {
@@ -214,10 +222,7 @@ fn config(args: &AgentArgs) -> anyhow::Result<AgentConfig> {
                 .map(|s| parse_import(s))
                 .collect::<anyhow::Result<_>>()?,
             demo_image: args.demo_image,
-            log_driver: Some(LogDriver {
-                binary: std::env::current_exe().context("locating the titus binary")?,
-                subcommand: "agent".into(),
-            }),
+            log_driver: Some(log_driver()?),
         },
         RuntimeKind::Simulated => RuntimeConfig::Simulated {
             nodes: args.simulated_nodes,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use titus_agent_shim::containerd::LogDriver;
 use titus_agent_shim::node::{NodeCapacity, NodeConfig};
 use titus_agent_shim::simulated::SimulatedConfig;
 use titus_agent_shim::titus_env::HostFacts;
@@ -182,10 +181,7 @@ fn agent_config(args: &UpArgs, data_dir: &Path, kubeconfig: &Path) -> anyhow::Re
             imports: Vec::new(),
             // The examples run localhost:5000/titus/busybox:1, built here without a registry.
             demo_image: true,
-            log_driver: Some(LogDriver {
-                binary: std::env::current_exe().context("locating the titus binary")?,
-                subcommand: "agent".into(),
-            }),
+            log_driver: Some(crate::agent::log_driver()?),
         },
         UpRuntime::Simulated => RuntimeConfig::Simulated {
             nodes: 1,

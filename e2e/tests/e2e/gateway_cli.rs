@@ -5,25 +5,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
-use titus_e2e::{Cluster, free_port, repo_root, titus_bin, wait_for};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use titus_e2e::{Cluster, free_port, http_get, repo_root, titus_bin, wait_for};
 
 use crate::operator_support::install_titus_crds;
-
-/// The body of `GET path` on 127.0.0.1:`port`, if it answered 200.
-async fn get_ok(port: u16, path: &str) -> anyhow::Result<Option<String>> {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return Ok(None);
-    };
-    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let ok = response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200");
-    Ok(ok
-        .then(|| response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()))
-        .flatten())
-}
 
 #[tokio::test]
 async fn titus_gateway_serves_a_kubectl_job_and_stops_on_sigterm() -> anyhow::Result<()> {
@@ -56,7 +40,9 @@ async fn titus_gateway_serves_a_kubectl_job_and_stops_on_sigterm() -> anyhow::Re
     let pid = gateway.id();
     let outcome = async {
         let body = wait_for("the job through REST", Duration::from_secs(30), || async {
-            get_ok(rest, &format!("/api/v3/jobs/{uid}")).await
+            // Not listening yet, or not serving yet: try again.
+            let answer = http_get(rest, &format!("/api/v3/jobs/{uid}")).await.ok();
+            Ok(answer.and_then(|(status, body)| (status == 200).then_some(body)))
         })
         .await?;
         let job: serde_json::Value = serde_json::from_str(&body)?;

@@ -8,25 +8,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::Value;
 use titus_agent_shim::testsupport::ContainerdCleanup;
-use titus_e2e::{Cluster, free_port, repo_root, wait_for};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use titus_e2e::{Cluster, free_port, http_get, repo_root, wait_for};
 
 /// `GET path` on the gateway's REST port, as JSON.
 async fn rest_get(port: u16, path: &str) -> anyhow::Result<Value> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let request =
-        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let text = String::from_utf8(response)?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("an HTTP response without a body")?;
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path}: {head}\n{body}");
+    let (status, body) = http_get(port, path).await?;
+    if status != 200 {
+        bail!("GET {path}: {status}\n{body}");
     }
-    Ok(serde_json::from_str(body)?)
+    Ok(serde_json::from_str(&body)?)
 }
 
 fn job_state(cluster: &Cluster, name: &str) -> anyhow::Result<String> {
